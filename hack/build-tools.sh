@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Builds etcd, kube-apiserver, kube-controller-manager, kubectl, helm and kind from
+# their Go modules at the versions pinned in hack/tools.env, into a cache outside the
+# repository keyed by version. A tool already in the cache is not rebuilt.
+#
+# Prints the cache's bin directory on the last line of stdout.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=hack/tools.env
+source "$here/tools.env"
+
+export GOTOOLCHAIN=local
+export CGO_ENABLED=0
+cache_root=${STOREFRONT_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/storefront-tools}
+mkdir -p "$cache_root"
+
+log() { printf '[build-tools] %s\n' "$*" >&2; }
+
+# A tool lives in $cache_root/<name>-<version>/<name>; bin/ holds symlinks to the current set.
+have() { [ -x "$cache_root/$1-$2/$1" ]; }
+
+link_bin() {
+  mkdir -p "$cache_root/bin"
+  ln -sfn "$cache_root/$1-$2/$1" "$cache_root/bin/$1"
+}
+
+# Builds Go main packages from a module whose go.mod carries replace directives, which
+# `go install pkg@version` refuses: a throw-away wrapper module requires it instead.
+build_wrapped() {  # module version outdir ldflags pkg...
+  local module=$1 version=$2 outdir=$3 ldflags=$4; shift 4
+  local work; work=$(mktemp -d)
+  trap 'rm -rf "$work"' RETURN
+  (
+    cd "$work"
+    printf 'module storefront.local/toolbuild\n\ngo 1.25.0\n\nrequire %s %s\n' "$module" "$version" > go.mod
+    if [ -n "${STAGING_VERSION:-}" ]; then
+      # k8s.io/kubernetes requires its staging modules at v0.0.0 and replaces them with
+      # ./staging paths; point each at its published release instead.
+      go mod download -json "$module@$version" > dl.json
+      local gomod; gomod=$(python3 -c 'import json,sys; print(json.load(open("dl.json"))["GoMod"])')
+      grep -E '^\s+k8s\.io/[a-z0-9-]+ v0\.0\.0$' "$gomod" | awk '{print $1}' | sort -u | while read -r m; do
+        printf 'replace %s => %s %s\n' "$m" "$m" "$STAGING_VERSION" >> go.mod
+      done
+    fi
+    for pkg in "$@"; do
+      local name=${pkg##*/}
+      log "building $name ($module $version)"
+      mkdir -p "$outdir/$name-$version"
+      GOFLAGS=-mod=mod go build -trimpath -ldflags "$ldflags" -o "$outdir/$name-$version/$name.tmp" "$pkg"
+      mv "$outdir/$name-$version/$name.tmp" "$outdir/$name-$version/$name"
+    done
+  )
+}
+
+k8s_ldflags() {
+  local v=$1 minor
+  minor=$(echo "$v" | cut -d. -f2)
+  echo "-s -w -X k8s.io/component-base/version.gitVersion=$v -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean -X k8s.io/client-go/pkg/version.gitVersion=$v"
+}
+
+want_k8s=()
+for t in kube-apiserver kube-controller-manager kubectl; do
+  have "$t" "$K8S_VERSION" || want_k8s+=("k8s.io/kubernetes/cmd/$t")
+done
+if [ ${#want_k8s[@]} -gt 0 ]; then
+  STAGING_VERSION="v0.${K8S_VERSION#v1.}" build_wrapped k8s.io/kubernetes "$K8S_VERSION" "$cache_root" \
+    "$(k8s_ldflags "$K8S_VERSION")" "${want_k8s[@]}"
+fi
+
+if ! have etcd "$ETCD_VERSION"; then
+  # The server module's main package is its root; its binary is named after the module path.
+  build_wrapped go.etcd.io/etcd/server/v3 "$ETCD_VERSION" "$cache_root/.etcd-build" "-s -w" go.etcd.io/etcd/server/v3
+  mkdir -p "$cache_root/etcd-$ETCD_VERSION"
+  mv "$cache_root/.etcd-build/v3-$ETCD_VERSION/v3" "$cache_root/etcd-$ETCD_VERSION/etcd"
+  rm -rf "$cache_root/.etcd-build"
+fi
+
+go_install() {  # name pkg version
+  local name=$1 pkg=$2 version=$3
+  have "$name" "$version" && return 0
+  log "installing $name $version"
+  GOBIN="$cache_root/$name-$version" go install -trimpath -ldflags "-s -w" "$pkg@$version"
+}
+go_install helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
+go_install kind sigs.k8s.io/kind "$KIND_VERSION"
+
+link_bin kube-apiserver "$K8S_VERSION"
+link_bin kube-controller-manager "$K8S_VERSION"
+link_bin kubectl "$K8S_VERSION"
+link_bin etcd "$ETCD_VERSION"
+link_bin helm "$HELM_VERSION"
+link_bin kind "$KIND_VERSION"
+echo "$cache_root/bin"

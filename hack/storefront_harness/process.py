@@ -1,0 +1,79 @@
+"""Process helpers shared by the harness components."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable
+
+_live: set[subprocess.Popen] = set()
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def spawn(args: list[str], log: Path, **kwargs) -> subprocess.Popen:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    out = open(log, "ab")
+    proc = subprocess.Popen(
+        args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, **kwargs
+    )
+    out.close()
+    _live.add(proc)
+    return proc
+
+
+def stop(proc: subprocess.Popen | None, sig: int = signal.SIGTERM, timeout: float = 15) -> None:
+    if proc is None or proc.poll() is not None:
+        _live.discard(proc)
+        return
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(5)
+    _live.discard(proc)
+
+
+def wait_until(check: Callable[[], bool], proc: subprocess.Popen, timeout: float) -> str | None:
+    """Polls ``check`` until true; returns a reason string on failure, None on success."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return f"process exited with code {proc.returncode}"
+        try:
+            if check():
+                return None
+        except Exception:  # noqa: BLE001 - the check is retried until the deadline
+            pass
+        time.sleep(0.1)
+    return f"not ready after {timeout:.0f}s"
+
+
+@atexit.register
+def _reap() -> None:
+    for proc in list(_live):
+        stop(proc, timeout=5)

@@ -1,0 +1,95 @@
+"""Session fixtures: the real PostgreSQL, Redis and Kubernetes control plane of the harness.
+
+Each component starts once per test session, lazily (a run that needs no Kubernetes never
+starts it), and is torn down at the end even when tests fail.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from storefront_harness import ControlPlane, PostgresServer, RedisCluster, RedisServer
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.destroy()
+
+
+@pytest.fixture(scope="session")
+def database_factory(postgres_server: PostgresServer) -> Iterator[Callable[[], str]]:
+    """Creates a fresh, empty database and returns its SQLAlchemy async URL."""
+    created: list[str] = []
+
+    def make() -> str:
+        name = f"sf_{uuid.uuid4().hex[:12]}"
+        created.append(name)
+        return postgres_server.create_database(name)
+
+    yield make
+    for name in created:
+        if postgres_server.running:
+            postgres_server.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def database_url(database_factory: Callable[[], str]) -> str:
+    """One database for the session."""
+    return database_factory()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer().start()
+    try:
+        yield server
+    finally:
+        server.destroy()
+
+
+@pytest.fixture
+def redis_cluster_factory() -> Iterator[Callable[[int], RedisCluster]]:
+    """Starts N cluster-mode Redis nodes that are not yet joined into a cluster."""
+    clusters: list[RedisCluster] = []
+
+    def make(size: int = 3) -> RedisCluster:
+        cluster = RedisCluster(size).start()
+        clusters.append(cluster)
+        return cluster
+
+    yield make
+    for cluster in clusters:
+        cluster.destroy()
+
+
+@pytest.fixture(scope="session")
+def control_plane() -> Iterator[ControlPlane]:
+    plane = ControlPlane().start()
+    os.environ["KUBECONFIG"] = str(plane.kubeconfig)
+    try:
+        yield plane
+    finally:
+        plane.destroy()
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(control_plane: ControlPlane) -> Path:
+    return control_plane.kubeconfig
+
+
+@pytest.fixture
+def namespace(control_plane: ControlPlane) -> Iterator[str]:
+    """A fresh namespace per test, deleted afterwards."""
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    control_plane.kubectl("create", "namespace", name)
+    yield name
+    control_plane.kubectl("delete", "namespace", name, "--wait=false", check=False)
