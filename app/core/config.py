@@ -48,6 +48,43 @@ class Settings(BaseSettings):
     request_timeout_seconds: float = 30.0
     trusted_proxy_count: int = 0
 
+    # -- identity: signing keys, tokens, passwords, MFA, PII (see docs/auth.md) ---------
+    # The keyset file of docs/interfaces.md; re-read when it changes, no restart needed.
+    jwt_keyset_file: Path = Path("/var/run/storefront/keys/keyset.json")
+    jwt_keyset_poll_seconds: float = 2.0
+    jwt_issuer: str = "storefront"
+    jwt_audience: str = "storefront-api"
+    jwt_clock_skew_seconds: int = 30
+    access_token_ttl_seconds: int = 900
+    mfa_token_ttl_seconds: int = 300
+    refresh_token_ttl_seconds: int = 7 * 24 * 3600  # absolute lifetime of a token family
+    refresh_token_idle_seconds: int = 24 * 3600  # a refresh token unused this long is dead
+    # Cached session state (user version/role/active, family alive) lives this long in Redis.
+    auth_state_cache_seconds: int = 30
+    mfa_required_for_admins: bool = False
+    # base64 of 32 random bytes each; set directly or as mounted files.
+    pii_encryption_key: SecretStr | None = None
+    pii_encryption_key_file: Path | None = None
+    blind_index_key: SecretStr | None = None
+    blind_index_key_file: Path | None = None
+    # argon2id cost; OWASP minimum is m=19 MiB, t=2, p=1. Raising them rehashes on login.
+    argon2_memory_kib: int = Field(default=19 * 1024, ge=19 * 1024)
+    argon2_time_cost: int = Field(default=2, ge=2)
+    argon2_parallelism: int = Field(default=1, ge=1)
+    # Brute force: failures counted per account+IP, per account and per IP within the window;
+    # past a threshold each failure locks for base * 2^n seconds, never longer than the cap.
+    login_failure_window_seconds: int = 900
+    login_max_failures_per_account_ip: int = 5
+    login_max_failures_per_account: int = 20
+    login_max_failures_per_ip: int = 100
+    login_lockout_base_seconds: int = 2
+    login_lockout_max_seconds: int = 900
+    # Seed admin for local runs (python -m app.cli create-admin uses these as defaults).
+    seed_admin_email: str | None = None
+    seed_admin_password: SecretStr | None = None
+    seed_admin_password_file: Path | None = None
+    seed_admin_name: str = "Administrator"
+
     @model_validator(mode="after")
     def _read_secret_files(self) -> "Settings":
         if self.database_url_file:
@@ -56,6 +93,11 @@ class Settings(BaseSettings):
             self.redis_password = SecretStr(self.redis_password_file.read_text().strip())
         if self.redis_cluster_nodes_file and self.redis_cluster_nodes_file.exists():
             self.redis_cluster_nodes = self.redis_cluster_nodes_file.read_text().strip()
+        for secret, path in (("pii_encryption_key", self.pii_encryption_key_file),
+                             ("blind_index_key", self.blind_index_key_file),
+                             ("seed_admin_password", self.seed_admin_password_file)):
+            if path:
+                setattr(self, secret, SecretStr(path.read_text().strip()))
         return self
 
 
