@@ -76,13 +76,13 @@ if ! have etcd "$ETCD_VERSION"; then
   rm -rf "$cache_root/.etcd-build"
 fi
 
-go_install() {  # name pkg version
-  local name=$1 pkg=$2 version=$3
+go_install() {  # name pkg version [ldflags]
+  local name=$1 pkg=$2 version=$3 ldflags=${4:-}
   have "$name" "$version" && return 0
   log "installing $name $version"
-  GOBIN="$cache_root/$name-$version" go install -trimpath -ldflags "-s -w" "$pkg@$version"
+  GOBIN="$cache_root/$name-$version" go install -trimpath -ldflags "-s -w $ldflags" "$pkg@$version"
 }
-go_install helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
+go_install helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
 go_install kind sigs.k8s.io/kind "$KIND_VERSION"
 
 link_bin kube-apiserver "$K8S_VERSION"
