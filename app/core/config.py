@@ -47,6 +47,26 @@ class Settings(BaseSettings):
     max_body_bytes: int = 10 * 1024 * 1024
     request_timeout_seconds: float = 30.0
     trusted_proxy_count: int = 0
+    # Cookies/credentials are not used by the API, so cross-origin calls never carry them.
+    cors_allow_credentials: bool = False
+    hsts_max_age_seconds: int = 63_072_000
+    access_log: bool = True
+    log_json: bool = True
+
+    # -- rate limits (fixed one-minute windows in Redis; 0 disables one) ---------------
+    rate_limit_enabled: bool = True
+    rate_limit_per_user_per_minute: int = 100
+    rate_limit_per_ip_per_minute: int = 1000
+    rate_limit_login_per_ip_per_minute: int = 10
+    rate_limit_register_per_ip_per_minute: int = 5
+    # After a Redis error the limiter lets requests through for this long before retrying
+    # Redis, so an outage costs one timeout, not one per request (fail-open, see docs).
+    rate_limit_backoff_seconds: float = 5.0
+
+    # -- catalog and orders ------------------------------------------------------------
+    product_cache_ttl_seconds: int = 30
+    order_max_items: int = 50
+    order_max_quantity: int = 1000
 
     # -- identity: signing keys, tokens, passwords, MFA, PII (see docs/auth.md) ---------
     # The keyset file of docs/interfaces.md; re-read when it changes, no restart needed.
