@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Runs the platform on this machine: the API with its own PostgreSQL and Redis on loopback.
+
+    make run                 # API on http://127.0.0.1:8000 (docs at /docs)
+    make run-operator        # plus a Kubernetes control plane, the operator and a sample Storefront
+
+Everything lives in a temporary directory and is stopped on Ctrl-C. The seeded admin's
+credentials are printed at start (override with STOREFRONT_ADMIN_EMAIL / _PASSWORD).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "hack"))
+
+from storefront_harness import ControlPlane, PostgresServer, RedisServer  # noqa: E402
+from storefront_harness.process import port_open, spawn, stop  # noqa: E402
+
+PY = sys.executable
+
+
+def say(msg: str) -> None:
+    print(f"[run] {msg}", flush=True)
+
+
+def run_cli(env: dict[str, str], *args: str) -> None:
+    subprocess.run([PY, "-m", "app.cli", *args], env=env, cwd=ROOT, check=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--port", type=int, default=int(os.environ.get("STOREFRONT_PORT", "8000")))
+    parser.add_argument("--with-operator", action="store_true", help="also run the operator against a local control plane")
+    parser.add_argument("--exit-after-start", action="store_true", help="start everything, check it answers, then stop (for tests)")
+    args = parser.parse_args()
+
+    if port_open(args.port):
+        say(f"port {args.port} is already in use; pass --port or set STOREFRONT_PORT")
+        return 2
+
+    work = Path(tempfile.mkdtemp(prefix="storefront-run-"))
+    pg = PostgresServer(work / "postgres").start()
+    redis = RedisServer(work / "redis").start()
+    plane: ControlPlane | None = None
+    procs: list[subprocess.Popen] = []
+    try:
+        database_url = pg.create_database("storefront")
+        keyset = work / "keyset.json"
+        admin_email = os.environ.get("STOREFRONT_ADMIN_EMAIL", "admin@storefront.local")
+        admin_password = os.environ.get("STOREFRONT_ADMIN_PASSWORD") or secrets.token_urlsafe(18)
+        env = {
+            **os.environ,
+            "STOREFRONT_ENVIRONMENT": "development",
+            "STOREFRONT_DATABASE_URL": database_url,
+            "STOREFRONT_REDIS_URL": redis.url,
+            "STOREFRONT_JWT_KEYSET_FILE": str(keyset),
+            "STOREFRONT_PII_ENCRYPTION_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+            "STOREFRONT_BLIND_INDEX_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+        }
+        say("migrating the database")
+        run_cli(env, "migrate")
+        say("generating a JWT keyset")
+        run_cli(env, "keyset", "generate", "--out", str(keyset))
+        run_cli(env, "create-admin", "--email", admin_email, "--password", admin_password, "--name", "Local Admin")
+
+        api = spawn([PY, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(args.port)],
+                    work / "api.log", env=env, cwd=ROOT)
+        procs.append(api)
+        deadline = time.monotonic() + 30
+        while not port_open(args.port):
+            if api.poll() is not None or time.monotonic() > deadline:
+                say(f"the API did not start; see {work / 'api.log'}")
+                print((work / "api.log").read_text()[-3000:])
+                return 1
+            time.sleep(0.2)
+
+        if args.with_operator:
+            plane = run_operator(work, procs, database_url, redis)
+
+        say(f"API:      http://127.0.0.1:{args.port}  (docs: /docs, readiness: /ready)")
+        say(f"admin:    {admin_email} / {admin_password}")
+        say(f"logs:     {work}/*.log")
+        if plane:
+            say(f"cluster:  export KUBECONFIG={plane.kubeconfig}; kubectl get sf -A")
+        if args.exit_after_start:
+            import urllib.request
+
+            with urllib.request.urlopen(f"http://127.0.0.1:{args.port}/ready", timeout=5) as r:
+                say(f"/ready answered {r.status}")
+            return 0
+        say("Ctrl-C stops everything")
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        return 0
+    finally:
+        for p in reversed(procs):
+            stop(p)
+        if plane:
+            plane.destroy()
+        redis.destroy()
+        pg.destroy()
+
+
+def run_operator(work: Path, procs: list[subprocess.Popen], database_url: str, redis: RedisServer) -> ControlPlane:
+    say("starting a local Kubernetes control plane")
+    plane = ControlPlane(work / "kube").start()
+    env = {**os.environ, "KUBECONFIG": str(plane.kubeconfig)}
+    plane.kubectl("apply", "--server-side", "-f", str(ROOT / "k8s" / "crds"))
+    plane.kubectl("wait", "--for=condition=Established", "crd/storefronts.platform.storefront.dev", "--timeout=60s")
+    say("starting the operator")
+    procs.append(spawn([PY, "-m", "storefront_operator"], work / "operator.log", env=env, cwd=ROOT))
+    plane.kubectl("create", "secret", "generic", "storefront-db", f"--from-literal=url={database_url}")
+    plane.kubectl("apply", "-f", str(ROOT / "k8s" / "samples" / "storefront-minimal.yaml"))
+    say("applied k8s/samples/storefront-minimal.yaml; watch it with: kubectl get sf -w")
+    return plane
+
+
+if __name__ == "__main__":
+    sys.exit(main())
