@@ -1,0 +1,1 @@
+"""Passwords, signing keys, tokens, PII encryption and TOTP."""
