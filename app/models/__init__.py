@@ -1,5 +1,11 @@
 """All ORM models; importing this package registers every table on ``Base.metadata``."""
 
 from app.models.base import Base
+# identity
+from app.models.api_key import ApiKey
+from app.models.audit import AuditLog
+from app.models.mfa import MfaRecoveryCode
+from app.models.refresh_token import RefreshToken, RefreshTokenFamily
+from app.models.user import User
 
-__all__ = ["Base"]
+__all__ = ["Base", "ApiKey", "AuditLog", "MfaRecoveryCode", "RefreshToken", "RefreshTokenFamily", "User"]
