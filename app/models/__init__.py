@@ -7,5 +7,8 @@ from app.models.audit import AuditLog
 from app.models.mfa import MfaRecoveryCode
 from app.models.refresh_token import RefreshToken, RefreshTokenFamily
 from app.models.user import User
+# commerce
+from app.models.order import Order, OrderItem
+from app.models.product import Product
 
-__all__ = ["Base", "ApiKey", "AuditLog", "MfaRecoveryCode", "RefreshToken", "RefreshTokenFamily", "User"]
+__all__ = ["Base", "ApiKey", "AuditLog", "MfaRecoveryCode", "RefreshToken", "RefreshTokenFamily", "User", "Order", "OrderItem", "Product"]

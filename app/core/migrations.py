@@ -1,0 +1,40 @@
+"""Alembic from Python: used by ``app.cli migrate``, ``/version`` and the tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+ALEMBIC_INI = PROJECT_ROOT / "alembic.ini"
+
+
+def alembic_config(database_url: str | None = None) -> Config:
+    config = Config(str(ALEMBIC_INI))
+    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    if database_url:
+        # configparser interpolation: a literal % in a password must be doubled.
+        config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    # The app configures logging itself; alembic.ini's logging would replace it.
+    config.attributes["configure_logger"] = False
+    return config
+
+
+def upgrade(database_url: str | None = None, revision: str = "head") -> None:
+    """Blocking (runs its own event loop): call it from a thread inside async code."""
+    command.upgrade(alembic_config(database_url), revision)
+
+
+def downgrade(database_url: str | None = None, revision: str = "base") -> None:
+    command.downgrade(alembic_config(database_url), revision)
+
+
+def head_revision() -> str | None:
+    """The newest revision the code ships, read from the migration scripts."""
+    try:
+        return ScriptDirectory.from_config(alembic_config()).get_current_head()
+    except Exception:  # an image without migrations still serves /version
+        return None
