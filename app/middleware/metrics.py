@@ -1,0 +1,41 @@
+"""Request count, latency and error metrics, labelled by route template (not raw path)."""
+
+from __future__ import annotations
+
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core.metrics import HTTP_ERRORS, HTTP_LATENCY, HTTP_REQUESTS
+
+# Requests that match no route share one label, so scanners cannot explode the cardinality.
+UNMATCHED = "<unmatched>"
+
+
+class MetricsMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+        start = time.perf_counter()
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or UNMATCHED
+            method = scope["method"]
+            HTTP_LATENCY.labels(method, template).observe(time.perf_counter() - start)
+            HTTP_REQUESTS.labels(method, template, str(status)).inc()
+            if status >= 400:
+                HTTP_ERRORS.labels(template, str(status)).inc()
