@@ -1,0 +1,85 @@
+"""Redis Cluster wiring against real ``redis-server --cluster-enabled yes`` nodes."""
+
+from __future__ import annotations
+
+import redis
+
+from storefront_operator.redis_cluster import SLOTS, even_ranges, parse_nodes, uncovered, wire_cluster
+from sfop_support import wait_for
+
+
+def test_even_ranges_cover_every_slot_once():
+    for count in (1, 3, 5, 7):
+        ranges = even_ranges(count)
+        sizes = [hi - lo + 1 for lo, hi in ranges]
+        assert sum(sizes) == SLOTS and max(sizes) - min(sizes) <= 1
+        assert ranges[0][0] == 0 and ranges[-1][1] == SLOTS - 1
+
+
+def test_uncovered_finds_gaps():
+    assert uncovered([(0, 99), (200, SLOTS - 1)]) == [(100, 199)]
+    assert uncovered([]) == [(0, SLOTS - 1)]
+
+
+def test_parse_nodes_reads_flags_and_slots():
+    line = "abc 10.0.0.1:6379@16379 myself,master - 0 0 1 connected 0-5460 [5461->-def]\n" \
+           "def 10.0.0.2:6379@16379 slave abc 0 0 1 connected\n"
+    views = parse_nodes(line)
+    assert views[0].slots == [(0, 5460)] and views[0].is_master
+    assert views[1].master_id == "abc" and "slave" in views[1].flags
+
+
+def _usable(cluster) -> None:
+    client = redis.RedisCluster(host="127.0.0.1", port=cluster.nodes[0].port, socket_timeout=3)
+    try:
+        for i in range(50):
+            client.set(f"key-{i}", i)
+        assert [int(client.get(f"key-{i}")) for i in range(50)] == list(range(50))
+    finally:
+        client.close()
+
+
+def test_three_bare_nodes_become_one_healthy_cluster(redis_cluster_factory):
+    cluster = redis_cluster_factory(3)
+    report = wire_cluster(cluster.addresses)
+    assert report.ok, report
+    assert report.masters == 3 and sorted(report.nodes) == sorted(cluster.addresses)
+    for node in cluster.nodes:
+        assert "cluster_state:ok" in cluster.cluster_info(node)
+    _usable(cluster)
+    again = wire_cluster(cluster.addresses)
+    assert again.ok and not [a for a in again.actions if not a.startswith("skipped")], again.actions
+
+
+def test_replicas_per_master_are_honoured(redis_cluster_factory):
+    cluster = redis_cluster_factory(6)
+    report = wire_cluster(cluster.addresses, replicas_per_master=1)
+    assert report.ok, report
+    assert (report.masters, report.replicas) == (3, 3)
+
+
+def test_a_replaced_node_is_healed(redis_cluster_factory):
+    cluster = redis_cluster_factory(3)
+    assert wire_cluster(cluster.addresses).ok
+    victim = cluster.nodes[1]
+    victim.wipe()
+    victim.start()
+    # The survivors mark the old id noaddr: its slots are served by no one until the heal.
+    wait_for(lambda: "noaddr" in redis.Redis(port=cluster.nodes[0].port, decode_responses=True)
+             .execute_command("CLUSTER", "NODES"), 15, message="the cluster to notice the replacement")
+    report = wire_cluster(cluster.addresses)
+    assert report.ok, report
+    assert any(a.startswith("forgot") for a in report.actions)
+    assert any("orphaned" in a for a in report.actions)
+    for node in cluster.nodes:
+        info = cluster.cluster_info(node)
+        assert "cluster_state:ok" in info and "cluster_slots_ok:16384" in info
+        assert len(parse_nodes(redis.Redis(port=node.port, decode_responses=True).execute_command("CLUSTER", "NODES"))) == 3
+    _usable(cluster)
+
+
+def test_unreachable_nodes_are_reported_not_waited_on(redis_cluster_factory):
+    cluster = redis_cluster_factory(3)
+    cluster.nodes[2].stop()
+    report = wire_cluster(cluster.addresses, timeout=0.5, settle_seconds=3)
+    assert cluster.nodes[2].address in report.unreachable
