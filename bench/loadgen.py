@@ -1,0 +1,172 @@
+"""A Python load generator that runs in its own process: ``python -m bench.loadgen < plan.json``.
+
+Used where every response must be checked (orders, login, refresh, rotation) rather than only
+counted; the raw-throughput read benchmark uses wrk instead. The plan is JSON on stdin, the
+result JSON on stdout. Every run is bounded by a request count or a duration, and every
+request by a timeout, so a hung server shows up as ``timeout`` errors, not as a hung run.
+
+Scenarios:
+- ``burst``: fire the given requests with at most ``concurrency`` in flight.
+- ``repeat``: request templates, repeated by ``concurrency`` workers for ``seconds``.
+- ``refresh_chain``: each worker owns a refresh token and rotates it for ``seconds``.
+- ``session_mix``: each worker refreshes, then calls ``path`` ``reads_per_refresh`` times with
+  the fresh access token (exercises signing and verification across key rotations).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections import Counter
+from typing import Any
+
+import httpx
+
+
+class Recorder:
+    def __init__(self, keep_bodies: bool = False):
+        self.statuses: Counter[str] = Counter()
+        self.errors: Counter[str] = Counter()
+        self.latencies_ms: list[float] = []
+        self.samples: list[dict[str, Any]] = []
+        self.failures: list[dict[str, Any]] = []
+        self.keep_bodies = keep_bodies
+        self.started = time.monotonic()
+
+    async def send(self, client: httpx.AsyncClient, method: str, url: str, *, ok: tuple[int, ...] = (),
+                   **kwargs: Any) -> httpx.Response | None:
+        t0 = time.perf_counter()
+        try:
+            response = await client.request(method, url, **kwargs)
+        except httpx.HTTPError as exc:
+            self.errors[type(exc).__name__] += 1
+            self.latencies_ms.append((time.perf_counter() - t0) * 1000)
+            self._fail({"url": url, "error": type(exc).__name__})
+            return None
+        elapsed = (time.perf_counter() - t0) * 1000
+        self.latencies_ms.append(elapsed)
+        self.statuses[str(response.status_code)] += 1
+        if self.keep_bodies:
+            self.samples.append({"status": response.status_code, "ms": elapsed, "body": _json_or_none(response),
+                                 "at": time.monotonic() - self.started})
+        if ok and response.status_code not in ok:
+            self._fail({"url": url, "status": response.status_code, "body": response.text[:300]})
+        return response
+
+    def _fail(self, entry: dict[str, Any]) -> None:
+        if len(self.failures) < 20:  # enough to diagnose, bounded in size
+            self.failures.append(entry)
+
+    def result(self, wall: float) -> dict[str, Any]:
+        return {"wall_seconds": wall, "statuses": dict(self.statuses), "errors": dict(self.errors),
+                "latencies_ms": self.latencies_ms, "samples": self.samples, "failures": self.failures}
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+async def burst(client: httpx.AsyncClient, plan: dict[str, Any], rec: Recorder) -> None:
+    gate = asyncio.Semaphore(plan.get("concurrency", len(plan["requests"])))
+    start = asyncio.Event()
+
+    async def one(req: dict[str, Any]) -> None:
+        await start.wait()  # all tasks exist before the first request leaves
+        async with gate:
+            await rec.send(client, req.get("method", "GET"), req["path"], headers=req.get("headers"),
+                           json=req.get("json"))
+
+    tasks = [asyncio.create_task(one(r)) for r in plan["requests"]]
+    await asyncio.sleep(0)
+    start.set()
+    await asyncio.gather(*tasks)
+
+
+async def repeat(client: httpx.AsyncClient, plan: dict[str, Any], rec: Recorder) -> None:
+    # ``request`` for all workers, or ``requests``: worker i repeats requests[i % len].
+    templates = plan.get("requests") or [plan["request"]]
+    deadline = time.monotonic() + plan["seconds"]
+    limit = plan.get("max_requests", 1_000_000)
+    sent = 0
+
+    async def worker(req: dict[str, Any]) -> None:
+        nonlocal sent
+        while time.monotonic() < deadline and sent < limit:
+            sent += 1
+            await rec.send(client, req.get("method", "GET"), req["path"], headers=req.get("headers"),
+                           json=req.get("json"), ok=tuple(plan.get("ok", ())))
+
+    await asyncio.gather(*(worker(templates[i % len(templates)]) for i in range(plan["concurrency"])))
+
+
+async def refresh_chain(client: httpx.AsyncClient, plan: dict[str, Any], rec: Recorder) -> None:
+    deadline = time.monotonic() + plan["seconds"]
+
+    async def worker(token: str) -> None:
+        while time.monotonic() < deadline:
+            response = await rec.send(client, "POST", "/auth/refresh", json={"refresh_token": token}, ok=(200,))
+            if response is None or response.status_code != 200:
+                return  # the chain is broken; the failure is recorded
+            token = response.json()["refresh_token"]
+
+    await asyncio.gather(*(worker(t) for t in plan["refresh_tokens"]))
+
+
+async def session_mix(client: httpx.AsyncClient, plan: dict[str, Any], rec: Recorder) -> None:
+    deadline = time.monotonic() + plan["seconds"]
+    reads = plan.get("reads_per_refresh", 5)
+
+    async def worker(token: str) -> None:
+        while time.monotonic() < deadline:
+            response = await rec.send(client, "POST", "/auth/refresh", json={"refresh_token": token}, ok=(200,))
+            if response is None or response.status_code != 200:
+                return
+            pair = response.json()
+            token = pair["refresh_token"]
+            headers = {"Authorization": f"Bearer {pair['access_token']}"}
+            for _ in range(reads):
+                await rec.send(client, "GET", plan["path"], headers=headers, ok=(200,))
+
+    await asyncio.gather(*(worker(t) for t in plan["refresh_tokens"]))
+
+
+SCENARIOS = {"burst": burst, "repeat": repeat, "refresh_chain": refresh_chain, "session_mix": session_mix}
+
+
+async def main(plan: dict[str, Any]) -> dict[str, Any]:
+    base = plan["base_url"]
+    if not base.startswith(("http://127.", "http://localhost")):
+        raise SystemExit(f"load goes to loopback only, not {base}")
+    scenario = SCENARIOS[plan["scenario"]]
+    rec = Recorder(keep_bodies=plan.get("keep_bodies", False))
+    limits = httpx.Limits(max_connections=plan.get("connections", 64), max_keepalive_connections=plan.get("connections", 64))
+    timeout = httpx.Timeout(plan.get("timeout_seconds", 10.0))
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=timeout) as client:
+        t0 = time.monotonic()
+        await scenario(client, plan, rec)
+        wall = time.monotonic() - t0
+    return rec.result(wall)
+
+
+def run(plan: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
+    """Runs a plan in a separate process and returns its result."""
+    import subprocess
+
+    limit = timeout or (plan.get("seconds", 0) + plan.get("timeout_seconds", 10.0) + 60)
+    root = __file__.rsplit("/bench/", 1)[0]
+    out = subprocess.run([sys.executable, "-m", "bench.loadgen"], input=json.dumps(plan), capture_output=True,
+                         text=True, timeout=limit, cwd=root)
+    if out.returncode != 0:
+        raise RuntimeError(f"load generator failed: {out.stderr[-2000:]}")
+    return json.loads(out.stdout)
+
+
+if __name__ == "__main__":
+    import uvloop
+
+    json.dump(uvloop.run(main(json.load(sys.stdin))), sys.stdout)

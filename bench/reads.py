@@ -1,0 +1,119 @@
+"""Authenticated reads: GET /products with a valid access token through the full middleware
+stack, against a bare FastAPI endpoint serving the same body on the same uvicorn setup.
+
+Method: one uvicorn worker per server (the same flags for all, see ``bench.services.Server``);
+wrk with one thread and 32 connections on loopback. Runs are interleaved (bare, app, variants,
+then again) so drift on the shared machine hits every variant alike. With one saturated
+worker, 1/throughput is the server's time per request, so a layer's cost is
+``1/rps(full) − 1/rps(full without that layer)``, attributed by starting app variants with
+that one middleware removed (``BENCH_DROP_MIDDLEWARE``).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from bench import api, wrk
+from bench.context import Context
+from bench.report import Section, Table
+from bench.services import PY, ROOT, Workdir
+from bench.stats import Spread, ratios
+
+HEADING = "Authenticated reads vs a bare FastAPI endpoint"
+TARGET = 0.5
+CONNECTIONS = 32
+PRODUCTS = 20
+
+
+def _app_middleware(env: dict[str, str]) -> list[str]:
+    out = subprocess.run([PY, "-m", "bench.apps"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    if out.returncode != 0:
+        raise RuntimeError(f"could not list the app's middleware: {out.stderr[-1500:]}")
+    return [line.strip() for line in out.stdout.splitlines() if line.strip()]
+
+
+def run(ctx: Context) -> Section:
+    seconds = 3 if ctx.quick else ctx.seconds
+    with Workdir("reads") as work:
+        ds = work.datastores()
+        app = work.server("bench.apps:storefront_app", ds.env, "app")
+        with api.client(app.url) as http:
+            admin = api.login(http, "bench-admin@storefront.test", ds.admin_password)["access_token"]
+            for i in range(PRODUCTS):
+                api.create_product(http, admin, f"Bench product {i:02d}", stock=100)
+            customer = api.register(http)
+            token = api.login(http, customer, api.PASSWORD)["access_token"]
+            page = http.get("/products", headers=api.bearer(token))
+            page.raise_for_status()
+        payload = work.path / "products.json"
+        payload.write_text(json.dumps(page.json()))
+        headers = api.bearer(token)
+
+        # (label, server, send the token?, removed layer or None)
+        variants = [("bare FastAPI endpoint, same body", work.server("bench.apps:bare_app", {**ds.env,
+                     "BENCH_BARE_PAYLOAD_FILE": str(payload)}, "bare"), False, None),
+                    ("GET /products, authenticated, full stack", app, True, None),
+                    ("GET /products, anonymous, full stack", app, False, "(token verification)")]
+        middleware = _app_middleware(ds.env)
+        ctx.log(f"reads: middleware outermost first: {', '.join(middleware)}")
+        for name in middleware:
+            server = work.server("bench.apps:storefront_app", ds.env, f"app-without-{name}", BENCH_DROP_MIDDLEWARE=name)
+            variants.append((f"full stack without {name}", server, True, name))
+        if middleware:
+            server = work.server("bench.apps:storefront_app", ds.env, "app-without-middleware",
+                                 BENCH_DROP_MIDDLEWARE=",".join(middleware))
+            variants.append(("no middleware at all (route + auth only)", server, True, "(all middleware)"))
+
+        for _label, server, auth, _ in variants:  # warm caches, pools and the JIT-less paths alike
+            wrk.run(server.url + "/products", seconds=2, connections=CONNECTIONS, headers=headers if auth else None)
+        results: dict[str, list[wrk.WrkResult]] = {label: [] for label, *_ in variants}
+        for r in range(ctx.repeats):
+            for label, server, auth, _ in variants:
+                res = wrk.run(server.url + "/products", seconds=seconds, connections=CONNECTIONS,
+                              headers=headers if auth else None)
+                results[label].append(res)
+            ctx.log(f"reads: repeat {r + 1}/{ctx.repeats} done")
+
+    return _section(ctx, variants, results, middleware)
+
+
+def _section(ctx: Context, variants: list, results: dict[str, list[wrk.WrkResult]], middleware: list[str]) -> Section:
+    bare_label, full_label = variants[0][0], variants[1][0]
+    bare_rps = [r.rps for r in results[bare_label]]
+    full_rps = [r.rps for r in results[full_label]]
+    section = Section("reads", HEADING, ctx.command("reads"))
+
+    main = Table(f"Throughput and latency (1 uvicorn worker, wrk {CONNECTIONS} connections, "
+                 f"{ctx.repeats} × {3 if ctx.quick else ctx.seconds:g} s runs; median (min–max))",
+                 ["endpoint", "req/s", "vs bare", "p50 ms", "p95 ms", "p99 ms", "errors"])
+    for label in (bare_label, full_label):
+        runs = results[label]
+        main.add(label, Spread.of(r.rps for r in runs).format(),
+                 ratios([r.rps for r in runs], bare_rps).percent(),
+                 Spread.of(r.p50_ms for r in runs).format("{:.1f}"), Spread.of(r.p95_ms for r in runs).format("{:.1f}"),
+                 Spread.of(r.p99_ms for r in runs).format("{:.1f}"), sum(r.errors for r in runs))
+    section.tables.append(main)
+
+    costs = Table("Where the time goes (cost = server time per request of the full stack minus that of the variant)",
+                  ["variant", "req/s", "vs full", "µs/request", "cost of the removed part, µs", "share of full"])
+    full_us = Spread.of(1e6 / r for r in full_rps).median
+    for label, _server, _auth, removed in variants[1:]:
+        runs = [r.rps for r in results[label]]
+        per_request = Spread.of(1e6 / r for r in runs).median
+        cost = full_us - per_request if removed else None
+        costs.add(label, Spread.of(runs).format(), ratios(runs, full_rps).percent(), f"{per_request:.0f}",
+                  "" if cost is None else f"{cost:.0f}", "" if cost is None else f"{cost / full_us:.0%}")
+    bare_us = Spread.of(1e6 / r for r in bare_rps).median
+    costs.add(bare_label, Spread.of(bare_rps).format(), ratios(bare_rps, full_rps).percent(), f"{bare_us:.0f}", "", "")
+    section.tables.append(costs)
+
+    ratio = ratios(full_rps, bare_rps)
+    verdict = "met" if ratio.median >= TARGET else "NOT met"
+    section.note(f"Target ≥ {TARGET:.0%} of the bare endpoint: {verdict} (median {ratio.median:.0%}, "
+                 f"range {ratio.low:.0%}–{ratio.high:.0%}).")
+    section.note(f"Middleware, outermost first: {', '.join(middleware) or 'none'}. Costs of single layers need not "
+                 "add up to the all-removed variant: the layers share work (e.g. the context they set up).")
+    section.note("Errors are socket errors, timeouts and non-2xx answers counted by wrk; rate limits are raised out of "
+                 "reach so the limiter does its Redis round trip on every request without answering 429.")
+    return section
