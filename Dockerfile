@@ -27,7 +27,8 @@ RUN uv sync --frozen --no-dev --no-install-project
 COPY app/ ./app/
 COPY operator/storefront_operator/ ./operator/storefront_operator/
 COPY migrations/ ./migrations/
-COPY alembic.ini ./
+# alembic.ini is optional (the app configures Alembic in code); the glob lets it be absent.
+COPY pyproject.toml alembic.in[i] ./
 # The project itself is installed pointing at /app (editable), so the code that runs is the
 # code in /app: the one directory the development loop syncs changed files into.
 RUN uv sync --frozen --no-dev \

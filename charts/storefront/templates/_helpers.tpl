@@ -41,6 +41,26 @@ app.kubernetes.io/part-of: storefront
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
+{{/*
+Labels of the development datastores and the test pod. Their app.kubernetes.io/name is their
+own ("postgresql", "redis", ...), never "storefront": the operator selects the API's pods by
+name=storefront plus instance=<Storefront name>, and these pods must not fall under that
+selector (Service, PDB, HPA, NetworkPolicy). Call with (dict "ctx" $ "component" NAME).
+*/}}
+{{- define "storefront.componentSelectorLabels" -}}
+app.kubernetes.io/name: {{ .component }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+{{- end }}
+
+{{- define "storefront.componentLabels" -}}
+helm.sh/chart: {{ include "storefront.chart" .ctx }}
+{{ include "storefront.componentSelectorLabels" . }}
+app.kubernetes.io/version: {{ default (include "storefront.version" .ctx) .version | trunc 63 | quote }}
+app.kubernetes.io/component: {{ .role | default .component }}
+app.kubernetes.io/part-of: storefront
+app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
+{{- end }}
+
 {{- define "storefront.version" -}}
 {{- default .Chart.AppVersion .Values.version }}
 {{- end }}
