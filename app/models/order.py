@@ -38,6 +38,8 @@ class Order(UUIDPrimaryKey, Timestamps, Base):
         Index("ix_orders_user_id_created_at", "user_id", "created_at"),
         Index("ix_orders_created_at_id", "created_at", "id"),
     )
+    # INSERT/UPDATE ... RETURNING fills created_at/updated_at without another round trip.
+    __mapper_args__ = {"eager_defaults": True}
 
 
 class OrderItem(UUIDPrimaryKey, Timestamps, Base):
