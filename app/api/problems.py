@@ -101,8 +101,12 @@ def database_unavailable_response() -> ProblemResponse:
 
 async def _domain_error(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, DomainError)
-    return problem_response(exc.status, exc.detail, title=exc.title, type_slug=exc.type_slug,
-                            headers=exc.headers or None, **exc.extra)
+    extra = dict(exc.extra)
+    # A raise site may refine the problem type/title without a subclass of its own.
+    type_slug = extra.pop("type_slug", exc.type_slug)
+    title = extra.pop("title", exc.title)
+    return problem_response(exc.status, exc.detail, title=title, type_slug=type_slug,
+                            headers=exc.headers or None, **extra)
 
 
 async def _http_exception(request: Request, exc: Exception) -> ProblemResponse:
