@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
-from app.api.deps import CurrentAdmin, CurrentUser, IdentityDep, SessionDep
+from app.api.deps import CurrentAdmin, CurrentUser, IdentityDep, Principal, SessionDep, require_scopes
 from app.api.problems import problem_responses
 from app.schemas.users import AdminUserUpdateIn, MeUpdateIn, UserOut, UserPage
 from app.services import users as user_service
@@ -34,9 +34,10 @@ async def patch_me(body: MeUpdateIn, principal: CurrentUser, session: SessionDep
     return _out(identity, user)
 
 
-@router.get("", response_model=UserPage, summary="List users (admin)", responses=problem_responses(401, 403, 422))
+@router.get("", response_model=UserPage, summary="List users (admin, or an API key with `users:read`)",
+            responses=problem_responses(401, 403, 422))
 async def list_users(
-    principal: CurrentAdmin,
+    principal: Annotated[Principal, Depends(require_scopes("users:read"))],
     session: SessionDep,
     identity: IdentityDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,

@@ -150,7 +150,7 @@ class AuthService:
         if family is None:
             raise Unauthorized("invalid refresh token")
         if await self.identity.refresh_tokens.revoke_family(family, "logout"):
-            audit.record(session, "auth.logout", Actor.user(family.user_id, ip), subject_type="refresh_token_family",
-                         subject_id=family.id)
+            audit.record(session, "auth.logout", Actor.user(family.user_id, ip), subject_type="user",
+                         subject_id=family.user_id, details={"session": str(family.id)})
         await session.commit()
         await self.identity.session_state.mark_revoked(family.user_id, [family.id])

@@ -138,7 +138,8 @@ class RefreshTokenService:
         family.revoked_reason = "reuse_detected"
         audit.record(
             session, "auth.refresh.reuse_detected", Actor.user(family.user_id, actor_ip), outcome="failure",
-            subject_type="refresh_token_family", subject_id=family.id, details={"reason": why, "token_id": str(token.id)},
+            subject_type="user", subject_id=family.user_id,
+            details={"reason": why, "session": str(family.id), "token_id": str(token.id)},
         )
         await session.commit()
         return TokenReuseDetected(family.user_id, family.id)
