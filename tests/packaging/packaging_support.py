@@ -1,0 +1,85 @@
+"""Rendering the charts with the harness's helm, and reading the results."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from storefront_harness.tools import tool
+
+REPO = Path(__file__).resolve().parents[2]
+OPERATOR_CHART = REPO / "charts" / "storefront-operator"
+PLATFORM_CHART = REPO / "charts" / "storefront"
+PRODUCTION_VALUES = PLATFORM_CHART / "values-production.yaml"
+CRD_DIR = OPERATOR_CHART / "crds"
+
+
+def kube_version() -> str:
+    """The Kubernetes version the harness runs. helm built from source without release
+    ldflags assumes v1.20 for `helm template`, below the charts' kubeVersion, so tests
+    state the real one."""
+    for line in (REPO / "hack" / "tools.env").read_text().splitlines():
+        if line.startswith("K8S_VERSION="):
+            return line.split("=", 1)[1].strip().lstrip("v")
+    raise RuntimeError("K8S_VERSION missing from hack/tools.env")
+
+
+def helm(*args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    result = subprocess.run([tool("helm"), *args], capture_output=True, text=True, timeout=180, env=env)
+    if check and result.returncode != 0:
+        raise AssertionError(f"helm {' '.join(args)} failed:\n{result.stderr}")
+    return result
+
+
+def template(chart: Path, release: str, namespace: str, *extra: str, check: bool = True) -> subprocess.CompletedProcess:
+    return helm("template", release, str(chart), "--namespace", namespace,
+                "--kube-version", kube_version(), *extra, check=check)
+
+
+def render(chart: Path, release: str, namespace: str, *extra: str) -> list[dict[str, Any]]:
+    """The chart's manifests (test hooks included) as parsed documents."""
+    return [doc for doc in yaml.safe_load_all(template(chart, release, namespace, *extra).stdout) if doc]
+
+
+def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+def one(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
+    found = [d for d in by_kind(docs, kind) if name is None or d["metadata"]["name"] == name]
+    assert len(found) == 1, f"expected one {kind} {name or ''}, found {[d['metadata']['name'] for d in found]}"
+    return found[0]
+
+
+def pod_specs(docs: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """(description, pod spec) of every Pod and every workload's pod template."""
+    specs = []
+    for doc in docs:
+        kind, name = doc["kind"], doc["metadata"]["name"]
+        if kind == "Pod":
+            specs.append((f"Pod/{name}", doc["spec"]))
+        elif kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"):
+            specs.append((f"{kind}/{name}", doc["spec"]["template"]["spec"]))
+    return specs
+
+
+def as_bare_pod(workload: dict[str, Any]) -> dict[str, Any]:
+    """A workload's pod template as a Pod, so Pod Security admission enforces on it (for
+    workloads it only warns). Volume claim templates become PVC volumes, as the StatefulSet
+    controller would make them."""
+    spec = dict(workload["spec"]["template"]["spec"])
+    claims = workload["spec"].get("volumeClaimTemplates") or []
+    if claims:
+        spec["volumes"] = [*spec.get("volumes", []), *(
+            {"name": c["metadata"]["name"],
+             "persistentVolumeClaim": {"claimName": f"{c['metadata']['name']}-{workload['metadata']['name']}-0"}}
+            for c in claims)]
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": f"{workload['metadata']['name']}-pss", "namespace": workload["metadata"]["namespace"],
+                     "labels": workload["spec"]["template"]["metadata"].get("labels", {})},
+        "spec": spec,
+    }
