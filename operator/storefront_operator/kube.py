@@ -100,7 +100,8 @@ class Kube:
         if query:
             path = f"{path}?{urlencode(query)}"
         headers = {"Accept": "application/json", "Content-Type": content_type}
-        payload = json.dumps(body) if body is not None else None
+        # JSON content types are serialised by the client; apply-patch+yaml is sent as text (JSON is YAML).
+        payload = json.dumps(body) if body is not None and "yaml" in content_type else body
         _, url, headers, payload, _ = self.api.param_serialize(
             method, path, header_params=headers, body=payload, auth_settings=["BearerToken"])
         response = self.api.call_api(method, url, header_params=headers, body=payload, _request_timeout=TIMEOUT)

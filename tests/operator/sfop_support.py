@@ -23,3 +23,90 @@ def wait_for(check, timeout: float = 30, interval: float = 0.2, message: str = "
             last_error = exc
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {message}" + (f": {last_error}" if last_error else ""))
+
+
+def storefront_body(name: str, **spec) -> dict:
+    base = {
+        "image": "example/storefront-api:1.0.0", "version": "1.0.0",
+        "database": {"secretRef": {"name": f"{name}-db"}},
+        "redis": {"mode": "standalone", "address": "redis:6379"},
+    }
+    base.update(spec)
+    return {"apiVersion": "platform.storefront.dev/v1alpha1", "kind": "Storefront",
+            "metadata": {"name": name}, "spec": base}
+
+
+def create_storefront(kube, namespace: str, name: str = "shop", with_db_secret: bool = True, **spec) -> dict:
+    import base64
+    if with_db_secret:
+        kube.create({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": f"{name}-db", "namespace": namespace},
+                     "data": {"url": base64.b64encode(b"postgresql+asyncpg://u:p@db:5432/shop").decode()}})
+    body = storefront_body(name, **spec)
+    body["metadata"]["namespace"] = namespace
+    return kube.create(body)
+
+
+def condition(obj: dict, type_: str) -> dict | None:
+    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == type_), None)
+
+
+def complete_job(kube, namespace: str, name: str, revision: str | None = None) -> None:
+    """Marks a Job succeeded through its status subresource, as a kubelet-less harness must.
+    With ``revision``, its pod first reports that schema revision as a termination message."""
+    from datetime import UTC, datetime
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if revision:
+        pods = wait_for(lambda: kube.list("Pod", namespace, label_selector=f"batch.kubernetes.io/job-name={name}"),
+                        20, message=f"the pod of Job {name}")
+        pod = pods[0]
+        kube.merge_patch("Pod", namespace, pod["metadata"]["name"], {"status": {
+            "phase": "Succeeded",
+            "containerStatuses": [{"name": "migrate", "image": pod["spec"]["containers"][0]["image"], "imageID": "",
+                                   "ready": False, "restartCount": 0,
+                                   "state": {"terminated": {"exitCode": 0, "reason": "Completed", "message": revision,
+                                                            "startedAt": now, "finishedAt": now}}}]}}, subresource="status")
+    kube.merge_patch("Job", namespace, name, {"status": {
+        "startTime": now, "completionTime": now, "succeeded": 1, "active": 0, "ready": 0, "terminating": 0,
+        "conditions": [
+            {"type": "SuccessCriteriaMet", "status": "True", "lastProbeTime": now, "lastTransitionTime": now},
+            {"type": "Complete", "status": "True", "lastProbeTime": now, "lastTransitionTime": now}]}}, subresource="status")
+
+
+def fail_job(kube, namespace: str, name: str, reason: str = "BackoffLimitExceeded",
+             message: str = "Job has reached the specified backoff limit") -> None:
+    from datetime import UTC, datetime
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    kube.merge_patch("Job", namespace, name, {"status": {
+        "startTime": now, "failed": 1, "active": 0, "ready": 0, "terminating": 0,
+        "conditions": [
+            {"type": "FailureTarget", "status": "True", "reason": reason, "message": message,
+             "lastProbeTime": now, "lastTransitionTime": now},
+            {"type": "Failed", "status": "True", "reason": reason, "message": message,
+             "lastProbeTime": now, "lastTransitionTime": now}]}}, subresource="status")
+
+
+def make_deployment_available(kube, namespace: str, name: str, timeout: float = 60) -> None:
+    """There are no nodes: mark the Deployment's pods Running and Ready through their status
+    subresource, so the ReplicaSet and Deployment controllers report real availability."""
+    from datetime import UTC, datetime
+    dep = kube.get("Deployment", namespace, name)
+    selector = ",".join(f"{k}={v}" for k, v in dep["spec"]["selector"]["matchLabels"].items())
+
+    def all_available() -> bool:
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for pod in kube.list("Pod", namespace, label_selector=selector):
+            ready = any(c["type"] == "Ready" and c["status"] == "True" for c in (pod.get("status") or {}).get("conditions") or [])
+            if not ready and not pod["metadata"].get("deletionTimestamp"):
+                kube.merge_patch("Pod", namespace, pod["metadata"]["name"], {"status": {
+                    "phase": "Running", "podIP": "10.1.0.1", "startTime": now,
+                    "conditions": [{"type": t, "status": "True", "lastTransitionTime": now}
+                                   for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")]}},
+                    subresource="status")
+        current = kube.get("Deployment", namespace, name)
+        status = current.get("status") or {}
+        want = current["spec"].get("replicas", 1)
+        return (status.get("observedGeneration") == current["metadata"]["generation"]
+                and status.get("availableReplicas") == want and status.get("updatedReplicas") == want
+                and status.get("replicas") == want)
+
+    wait_for(all_available, timeout, interval=0.5, message=f"Deployment {name} to become available")

@@ -1,0 +1,56 @@
+"""The migration Job: same image as the app, `python -m app.cli migrate`."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from ..model import Storefront
+from .meta import metadata, restricted_container_security, restricted_pod_security
+
+TARGET_ANNOTATION = "platform.storefront.dev/migration-target"
+
+
+def target_hash(target: str) -> str:
+    return hashlib.sha256(target.encode()).hexdigest()[:10]
+
+
+def migration_job_name(sf: Storefront, target: str, attempt: int) -> str:
+    """Deterministic, so a restarted operator finds the Job it started instead of starting another."""
+    return f"{sf.name[:40]}-migrate-{target_hash(target)}-{attempt}"
+
+
+def migration_job(sf: Storefront, attempt: int) -> dict[str, Any]:
+    spec = sf.spec
+    db = spec.database
+    meta = metadata(sf, migration_job_name(sf, spec.target, attempt), component="migrations",
+                    annotations={TARGET_ANNOTATION: spec.target})
+    meta["labels"]["app.kubernetes.io/version"] = spec.version[:63]
+    return {
+        "apiVersion": "batch/v1", "kind": "Job", "metadata": meta,
+        "spec": {
+            "backoffLimit": spec.migrations.backoff_limit,
+            "activeDeadlineSeconds": spec.migrations.timeout_seconds,
+            "template": {
+                "metadata": {"labels": meta["labels"]},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "serviceAccountName": sf.name,
+                    "automountServiceAccountToken": False,
+                    "securityContext": restricted_pod_security(),
+                    "containers": [{
+                        "name": "migrate", "image": spec.image, "imagePullPolicy": "IfNotPresent",
+                        "command": ["python", "-m", "app.cli", "migrate"],
+                        "env": [{"name": "STOREFRONT_DATABASE_URL",
+                                 "valueFrom": {"secretKeyRef": {"name": db.name, "key": db.key}}}],
+                        "terminationMessagePath": "/dev/termination-log",
+                        "terminationMessagePolicy": "FallbackToLogsOnError",
+                        "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
+                        "securityContext": restricted_container_security(),
+                        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                    }],
+                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+                },
+            },
+        },
+    }

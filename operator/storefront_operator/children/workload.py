@@ -1,0 +1,85 @@
+"""ServiceAccount and the app Deployment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..keys import MOUNT_DIR, keyset_secret_name
+from ..model import Storefront
+from .meta import (APP_PORT, app_secrets_name, config_name, labels, metadata, redis_config_name,
+                   restricted_container_security, restricted_pod_security, selector_labels)
+
+
+def service_account(sf: Storefront) -> dict[str, Any]:
+    # The app never calls the Kubernetes API: no token is mounted.
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata(sf, sf.name),
+            "automountServiceAccountToken": False}
+
+
+def _secret_env(name: str, secret: str, key: str, optional: bool = False) -> dict[str, Any]:
+    ref: dict[str, Any] = {"name": secret, "key": key}
+    if optional:
+        ref["optional"] = True
+    return {"name": name, "valueFrom": {"secretKeyRef": ref}}
+
+
+def app_env(sf: Storefront) -> list[dict[str, Any]]:
+    spec = sf.spec
+    env = [_secret_env("STOREFRONT_DATABASE_URL", spec.database.name, spec.database.key)]
+    if spec.read_replica:
+        env.append(_secret_env("STOREFRONT_DATABASE_READ_URL", spec.read_replica.name, spec.read_replica.key))
+    if spec.redis.secret_ref:
+        env.append(_secret_env("STOREFRONT_REDIS_PASSWORD", spec.redis.secret_ref.name, spec.redis.secret_ref.key))
+    env.append(_secret_env("STOREFRONT_PII_ENCRYPTION_KEY", app_secrets_name(sf), "pii-encryption-key"))
+    env.append(_secret_env("STOREFRONT_BLIND_INDEX_KEY", app_secrets_name(sf), "blind-index-key"))
+    reserved = {e["name"] for e in env}
+    env += [e for e in spec.env if e["name"] not in reserved]
+    return env
+
+
+def deployment(sf: Storefront, image: str, version: str, config_hash: str) -> dict[str, Any]:
+    spec = sf.spec
+    pod_labels = {**labels(sf), "app.kubernetes.io/version": version[:63]}
+    body: dict[str, Any] = {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": metadata(sf, sf.name, labels={**labels(sf), "app.kubernetes.io/version": version[:63]}),
+        "spec": {
+            "selector": {"matchLabels": selector_labels(sf)},
+            "revisionHistoryLimit": 5,
+            # Surge one new pod at a time and never take a serving pod away first.
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "template": {
+                "metadata": {"labels": pod_labels, "annotations": {"platform.storefront.dev/config-hash": config_hash}},
+                "spec": {
+                    "serviceAccountName": sf.name,
+                    "automountServiceAccountToken": False,
+                    "securityContext": restricted_pod_security(),
+                    "terminationGracePeriodSeconds": 30,
+                    "containers": [{
+                        "name": "api", "image": image, "imagePullPolicy": "IfNotPresent",
+                        "ports": [{"name": "http", "containerPort": APP_PORT, "protocol": "TCP"}],
+                        "envFrom": [{"configMapRef": {"name": config_name(sf)}},
+                                    {"configMapRef": {"name": redis_config_name(sf)}}],
+                        "env": app_env(sf),
+                        "readinessProbe": {"httpGet": {"path": "/ready", "port": "http"}, "periodSeconds": 5,
+                                           "timeoutSeconds": 3, "failureThreshold": 3},
+                        "livenessProbe": {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 10,
+                                          "timeoutSeconds": 3, "failureThreshold": 3},
+                        "startupProbe": {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 2,
+                                         "failureThreshold": 30},
+                        "resources": spec.resources,
+                        "securityContext": restricted_container_security(),
+                        "volumeMounts": [{"name": "jwt-keys", "mountPath": MOUNT_DIR, "readOnly": True},
+                                         {"name": "tmp", "mountPath": "/tmp"}],
+                    }],
+                    "volumes": [
+                        {"name": "jwt-keys", "secret": {"secretName": keyset_secret_name(sf.name), "defaultMode": 0o440}},
+                        {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+                    ],
+                },
+            },
+        },
+    }
+    if spec.autoscaling is None:
+        body["spec"]["replicas"] = spec.replicas  # with autoscaling the HPA owns the count
+    return body

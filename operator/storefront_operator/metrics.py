@@ -1,0 +1,14 @@
+"""Prometheus metrics of the operator (served on settings.metrics_port)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+RECONCILES = Counter("storefront_operator_reconciles_total", "Reconciles run, by result.", ["result"])
+RECONCILE_SECONDS = Histogram("storefront_operator_reconcile_duration_seconds", "Time one reconcile takes.",
+                              buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+FAILURES = Counter("storefront_operator_reconcile_failures_total", "Reconciles that raised, by stage.", ["stage"])
+ROTATIONS = Counter("storefront_operator_key_rotations_total", "Key timeline steps, by action.", ["action"])
+MIGRATIONS = Counter("storefront_operator_migrations_total", "Migration Jobs, by outcome.", ["outcome"])
+READY = Gauge("storefront_operator_storefronts_ready", "Storefronts whose Ready condition is True.", ["namespace", "name"])
+REDIS_WIRING = Counter("storefront_operator_redis_wiring_actions_total", "Cluster wiring actions taken.", ["action"])

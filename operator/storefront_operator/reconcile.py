@@ -1,0 +1,236 @@
+"""One reconcile of one Storefront: compute what should exist, apply it, report status.
+
+Synchronous and free of Kopf so tests (and the daemon, in a worker thread) call it directly
+with an explicit ``now``. Each step's failure is reported in its own condition; an unexpected
+API error propagates so the caller retries with backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from . import events, metrics
+from .children import desired_children, optional_kinds
+from .children.meta import app_secrets_name
+from .children.secrets import app_secrets
+from .keyset_step import KeysResult, reconcile_keys
+from .kube import Kube, KubeError
+from .migrations import GateResult, gate
+from .model import SpecError, Storefront
+from .redis_wiring import RedisResult, reconcile_redis
+from .settings import KIND, Settings
+from .status import DEGRADED, KEYS, MIGRATIONS, PROGRESSING, READY, REDIS, Conditions, status_changed, utcnow
+
+log = logging.getLogger("storefront_operator.reconcile")
+
+
+@dataclass
+class Outcome:
+    ready: bool
+    requeue_after: float  # seconds until the next reconcile is due even without a change
+    status: dict[str, Any]
+
+
+def reconcile(kube: Kube, namespace: str, name: str, settings: Settings, now: datetime | None = None) -> Outcome | None:
+    """Reconciles the named Storefront; None when it no longer exists."""
+    started = time.monotonic()
+    body = kube.get(KIND, namespace, name)
+    if body is None or body["metadata"].get("deletionTimestamp"):
+        return None
+    try:
+        outcome = _reconcile(kube, body, settings, now or utcnow())
+        metrics.RECONCILES.labels("ready" if outcome.ready else "not_ready").inc()
+        return outcome
+    except Exception:
+        metrics.RECONCILES.labels("error").inc()
+        raise
+    finally:
+        metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
+
+
+def _reconcile(kube: Kube, body: dict[str, Any], settings: Settings, now: datetime) -> Outcome:
+    meta = body["metadata"]
+    generation = int(meta.get("generation", 1))
+    old_status = body.get("status") or {}
+    conditions = Conditions(old_status.get("conditions"), generation, now)
+    try:
+        sf = Storefront.from_body(body)
+    except (SpecError, KeyError, TypeError, ValueError) as exc:
+        return _invalid_spec(kube, body, conditions, exc, settings)
+
+    if sf.spec.pause:
+        conditions.set(PROGRESSING, False, "Paused", "spec.pause is set: children are not reconciled")
+        status = {"observedGeneration": generation, "conditions": conditions.as_list()}
+        _write_status(kube, sf, old_status, status)
+        return Outcome(conditions.is_true(READY), settings.resync_seconds, status)
+
+    _ensure_app_secrets(kube, sf)
+    keys = _step(lambda: reconcile_keys(kube, sf, settings, now), "keys")
+    redis = _step(lambda: reconcile_redis(kube, sf, settings), "redis")
+    db_problem = _database_problem(kube, sf)
+    if db_problem:
+        image, version = sf.status.get("image"), sf.status.get("version")
+        rollout = GateResult(image, version, ("False", db_problem[0], db_problem[1]),
+                             migration=sf.status.get("migration") or {}, schema_revision=sf.status.get("schemaRevision"))
+        events.post(kube, sf, db_problem[0], db_problem[1], warning=True)
+    else:
+        rollout = _step(lambda: gate(kube, sf, settings, now), "migrations")
+
+    cluster_nodes = redis.nodes if isinstance(redis, RedisResult) else list(sf.status.get("redisNodes") or [])
+    image = rollout.image if isinstance(rollout, GateResult) else sf.status.get("image")
+    version = rollout.version if isinstance(rollout, GateResult) else sf.status.get("version")
+    _apply_children(kube, sf, image, version, cluster_nodes)
+    deployment = kube.get("Deployment", sf.namespace, sf.name)
+
+    status, ready, requeue = _assemble_status(sf, generation, conditions, keys, redis, rollout, deployment,
+                                              image, version, cluster_nodes, settings, now)
+    _write_status(kube, sf, old_status, status)
+    metrics.READY.labels(sf.namespace, sf.name).set(1 if ready else 0)
+    return Outcome(ready, requeue, status)
+
+
+def _step(fn, stage: str):
+    """Runs one step; an error becomes that step's condition instead of stopping the others."""
+    try:
+        return fn()
+    except (SpecError, KubeError, OSError, ValueError) as exc:
+        metrics.FAILURES.labels(stage).inc()
+        log.warning("%s step failed: %s", stage, exc)
+        return exc
+
+
+def _reason(exc: Exception, default: str) -> str:
+    return exc.reason if isinstance(exc, SpecError) else default
+
+
+def _assemble_status(sf, generation, conditions, keys, redis, rollout, deployment, image, version, cluster_nodes,
+                     settings, now):
+    requeue = settings.resync_seconds
+    if isinstance(keys, KeysResult):
+        conditions.set(KEYS, keys.ready, keys.reason, keys.message)
+        if keys.next_change:
+            requeue = min(requeue, max(0.5, (keys.next_change - now).total_seconds()))
+    else:
+        conditions.set(KEYS, False, _reason(keys, "KeysetError"), str(keys))
+    if isinstance(redis, RedisResult):
+        conditions.set(REDIS, redis.ready, redis.reason, redis.message)
+    else:
+        conditions.set(REDIS, False, _reason(redis, "RedisError"), str(redis))
+    if isinstance(rollout, GateResult):
+        conditions.set(MIGRATIONS, *rollout.condition)
+        if rollout.retry_at:
+            requeue = min(requeue, max(0.5, (rollout.retry_at - now).total_seconds()))
+    else:
+        conditions.set(MIGRATIONS, False, _reason(rollout, "MigrationError"), str(rollout))
+
+    dep_status = (deployment or {}).get("status") or {}
+    want = ((deployment or {}).get("spec") or {}).get("replicas", 1) if deployment else 0
+    rolled_out = bool(deployment) and dep_status.get("observedGeneration", 0) >= deployment["metadata"].get("generation", 0) \
+        and dep_status.get("updatedReplicas", 0) >= want and dep_status.get("availableReplicas", 0) >= want \
+        and dep_status.get("replicas", 0) == dep_status.get("updatedReplicas", 0)
+    migrating = isinstance(rollout, GateResult) and rollout.in_progress
+    target_live = (image, version) == (sf.spec.image, sf.spec.version)
+
+    if migrating:
+        conditions.set(PROGRESSING, True, "Migrating", f"migrating the database for version {sf.spec.version}")
+    elif deployment is None:
+        conditions.set(PROGRESSING, True, "WaitingForDeployment", "the Deployment is not created yet")
+    elif not rolled_out:
+        conditions.set(PROGRESSING, True, "RollingOut",
+                       f"{dep_status.get('availableReplicas', 0)}/{want} replicas of {version} available")
+    else:
+        conditions.set(PROGRESSING, False, "RolloutComplete", f"version {version} is rolled out")
+
+    problems = [f"{t}: {conditions.get(t)['message']}" for t in (KEYS, REDIS, MIGRATIONS)
+                if conditions.get(t)["status"] == "False"]
+    if problems:
+        conditions.set(DEGRADED, True, "ComponentFailing", "; ".join(problems))
+    else:
+        conditions.set(DEGRADED, False, "AsExpected", "")
+
+    ready = all(conditions.is_true(t) for t in (KEYS, REDIS, MIGRATIONS)) and rolled_out and target_live
+    if ready:
+        conditions.set(READY, True, "Available", f"version {version} serves with {dep_status.get('readyReplicas', 0)} ready replicas")
+    else:
+        waiting = [t for t in (KEYS, REDIS, MIGRATIONS) if not conditions.is_true(t)]
+        if not rolled_out:
+            waiting.append("Deployment")
+        if not target_live and not waiting:
+            waiting.append("rollout of the desired version")
+        conditions.set(READY, False, "NotReady", "waiting for " + ", ".join(waiting))
+
+    status: dict[str, Any] = {
+        "observedGeneration": generation, "conditions": conditions.as_list(),
+        "image": image, "version": version, "redisNodes": cluster_nodes,
+        "replicas": dep_status.get("replicas", 0), "readyReplicas": dep_status.get("readyReplicas", 0),
+    }
+    if isinstance(keys, KeysResult):
+        status.update(activeKid=keys.active_kid, lastKeyRotation=keys.last_rotation)
+    if isinstance(rollout, GateResult):
+        status["migration"] = rollout.migration or None
+        if rollout.schema_revision:
+            status["schemaRevision"] = rollout.schema_revision
+    if not ready and not migrating:
+        requeue = min(requeue, max(1.0, settings.resync_seconds / 3))
+    return status, ready, requeue
+
+
+def _apply_children(kube: Kube, sf: Storefront, image: str | None, version: str | None, nodes: list[str]) -> None:
+    wanted = desired_children(sf, image, version, nodes)
+    for child in wanted:
+        kube.apply(child)
+    present = {c["kind"] for c in wanted}
+    for kind in optional_kinds():
+        if kind not in present:
+            existing = kube.get(kind, sf.namespace, sf.name)
+            if existing and _owned_by(existing, sf):
+                kube.delete(kind, sf.namespace, sf.name)
+
+
+def _owned_by(obj: dict[str, Any], sf: Storefront) -> bool:
+    return any(ref.get("uid") == sf.uid for ref in obj["metadata"].get("ownerReferences") or [])
+
+
+def _ensure_app_secrets(kube: Kube, sf: Storefront) -> None:
+    if kube.get("Secret", sf.namespace, app_secrets_name(sf)) is not None:
+        return  # created once, never overwritten
+    try:
+        kube.create(app_secrets(sf))
+        events.post(kube, sf, "AppSecretsCreated", f"generated the PII encryption and blind-index keys in {app_secrets_name(sf)}")
+    except KubeError as exc:
+        if not exc.conflict:
+            raise
+
+
+def _database_problem(kube: Kube, sf: Storefront) -> tuple[str, str] | None:
+    ref = sf.spec.database
+    secret = kube.get("Secret", sf.namespace, ref.name)
+    if secret is None:
+        return "DatabaseSecretNotFound", f"Secret {ref.name} (spec.database.secretRef) does not exist"
+    if ref.key not in (secret.get("data") or {}):
+        return "DatabaseSecretKeyMissing", f"Secret {ref.name} has no key {ref.key}"
+    return None
+
+
+def _invalid_spec(kube: Kube, body: dict[str, Any], conditions: Conditions, exc: Exception, settings: Settings) -> Outcome:
+    reason = exc.reason if isinstance(exc, SpecError) else "InvalidSpec"
+    message = str(exc) or exc.__class__.__name__
+    meta = body["metadata"]
+    conditions.set(READY, False, reason, message)
+    conditions.set(DEGRADED, True, reason, message)
+    conditions.set(PROGRESSING, False, reason, "fix the spec to continue")
+    status = {"observedGeneration": int(meta.get("generation", 1)), "conditions": conditions.as_list()}
+    stub = Storefront(meta["name"], meta["namespace"], meta["uid"], int(meta.get("generation", 1)), None)  # type: ignore[arg-type]
+    events.post(kube, stub, reason, message, warning=True)
+    _write_status(kube, stub, body.get("status") or {}, status)
+    return Outcome(False, settings.resync_seconds, status)
+
+
+def _write_status(kube: Kube, sf: Storefront, old: dict[str, Any], new: dict[str, Any]) -> None:
+    if not status_changed(old, new):
+        return  # unchanged: writing would only wake every watcher for nothing
+    kube.merge_patch(KIND, sf.namespace, sf.name, {"status": new}, subresource="status")
