@@ -21,8 +21,6 @@ from app.services.audit import Actor
 # Scopes an API key may carry; the routes that accept API keys check them.
 SCOPES = {
     "products:write": "Create, update and delete products",
-    "orders:read": "Read orders",
-    "orders:write": "Place and cancel orders",
     "users:read": "List users",
 }
 KEY_PREFIX = "sf_"
