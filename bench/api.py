@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import httpx
 
-PASSWORD = "bench-Passphrase-" + "q7Zk"  # fixed so raw argon2 and logins hash the same length
+PASSWORD = "quiet-harbor-lantern-7q"  # fixed, so every login verifies a hash of the same input
 
 
 class ApiError(RuntimeError):
@@ -31,7 +31,7 @@ def login(http: httpx.Client, email: str, password: str) -> dict:
 
 def register(http: httpx.Client, tag: str = "") -> str:
     """A new customer with the benchmark password; returns the email."""
-    email = f"bench-{tag}{secrets.token_hex(5)}@storefront.test"
+    email = f"bench-{tag}{secrets.token_hex(5)}@example.com"
     _check(http.post("/auth/register", json={"email": email, "password": PASSWORD, "name": "Bench Customer"}), 201)
     return email
 

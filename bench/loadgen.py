@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -37,20 +38,25 @@ class Recorder:
 
     async def send(self, client: httpx.AsyncClient, method: str, url: str, *, ok: tuple[int, ...] = (),
                    **kwargs: Any) -> httpx.Response | None:
+        started_at = time.time()  # wall clock, so a test can line samples up with its own actions
         t0 = time.perf_counter()
         try:
             response = await client.request(method, url, **kwargs)
         except httpx.HTTPError as exc:
+            elapsed = (time.perf_counter() - t0) * 1000
             self.errors[type(exc).__name__] += 1
-            self.latencies_ms.append((time.perf_counter() - t0) * 1000)
+            self.latencies_ms.append(elapsed)
             self._fail({"url": url, "error": type(exc).__name__})
+            if self.keep_bodies:
+                self.samples.append({"status": None, "error": type(exc).__name__, "ms": elapsed, "method": method,
+                                     "url": url, "t": started_at})
             return None
         elapsed = (time.perf_counter() - t0) * 1000
         self.latencies_ms.append(elapsed)
         self.statuses[str(response.status_code)] += 1
         if self.keep_bodies:
             self.samples.append({"status": response.status_code, "ms": elapsed, "body": _json_or_none(response),
-                                 "at": time.monotonic() - self.started})
+                                 "method": method, "url": url, "t": started_at})
         if ok and response.status_code not in ok:
             self._fail({"url": url, "status": response.status_code, "body": response.text[:300]})
         return response
@@ -94,14 +100,19 @@ async def repeat(client: httpx.AsyncClient, plan: dict[str, Any], rec: Recorder)
     limit = plan.get("max_requests", 1_000_000)
     sent = 0
 
-    async def worker(req: dict[str, Any]) -> None:
+    cycle = plan.get("cycle", False)  # each worker walks through all templates in turn
+
+    async def worker(index: int) -> None:
         nonlocal sent
+        step = 0
         while time.monotonic() < deadline and sent < limit:
+            req = templates[(index + step if cycle else index) % len(templates)]
+            step += 1
             sent += 1
             await rec.send(client, req.get("method", "GET"), req["path"], headers=req.get("headers"),
                            json=req.get("json"), ok=tuple(plan.get("ok", ())))
 
-    await asyncio.gather(*(worker(templates[i % len(templates)]) for i in range(plan["concurrency"])))
+    await asyncio.gather(*(worker(i) for i in range(plan["concurrency"])))
 
 
 async def refresh_chain(client: httpx.AsyncClient, plan: dict[str, Any], rec: Recorder) -> None:
@@ -155,15 +166,33 @@ async def main(plan: dict[str, Any]) -> dict[str, Any]:
 
 def run(plan: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
     """Runs a plan in a separate process and returns its result."""
-    import subprocess
+    return finish(start(plan), timeout)
 
-    limit = timeout or (plan.get("seconds", 0) + plan.get("timeout_seconds", 10.0) + 60)
+
+def start(plan: dict[str, Any]) -> "subprocess.Popen[str]":
+    """Starts a plan in a separate process and returns at once (for faults injected meanwhile)."""
     root = __file__.rsplit("/bench/", 1)[0]
-    out = subprocess.run([sys.executable, "-m", "bench.loadgen"], input=json.dumps(plan), capture_output=True,
-                         text=True, timeout=limit, cwd=root)
-    if out.returncode != 0:
-        raise RuntimeError(f"load generator failed: {out.stderr[-2000:]}")
-    return json.loads(out.stdout)
+    proc = subprocess.Popen([sys.executable, "-m", "bench.loadgen"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=root)
+    proc._plan = plan  # type: ignore[attr-defined]  # for finish()'s default time limit
+    assert proc.stdin is not None
+    proc.stdin.write(json.dumps(plan))
+    proc.stdin.close()
+    return proc
+
+
+def finish(proc: "subprocess.Popen[str]", timeout: float | None = None) -> dict[str, Any]:
+    plan = proc._plan  # type: ignore[attr-defined]
+    limit = timeout or (plan.get("seconds", 0) + plan.get("timeout_seconds", 10.0) + 60)
+    try:
+        out, err = proc.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise RuntimeError(f"load generator still running after {limit:.0f}s") from None
+    if proc.returncode != 0:
+        raise RuntimeError(f"load generator failed: {err[-2000:]}")
+    return json.loads(out)
 
 
 if __name__ == "__main__":

@@ -29,14 +29,15 @@ PY = sys.executable
 # Limits far above any rate the benchmarks reach: the limiter still does its Redis work on
 # every request (so its cost is measured) but never answers 429.
 UNREACHABLE_LIMIT = "100000000"
-ADMIN_EMAIL = "bench-admin@storefront.test"
+ADMIN_EMAIL = "bench-admin@example.com"
 
 
 class Datastores:
     """PostgreSQL and Redis for one benchmark, with a migrated database and a keyset."""
 
-    def __init__(self, work: Path):
+    def __init__(self, work: Path, **overrides: str):
         self.work = work
+        self.overrides = overrides  # extra STOREFRONT_* settings, e.g. shorter timeouts for fault tests
         self.pg = PostgresServer(work / "postgres")
         self.redis = RedisServer(work / "redis")
         self.keyset = work / "keyset.json"
@@ -60,16 +61,13 @@ class Datastores:
             "STOREFRONT_RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE": UNREACHABLE_LIMIT,
             "STOREFRONT_RATE_LIMIT_REGISTER_PER_IP_PER_MINUTE": UNREACHABLE_LIMIT,
             "STOREFRONT_LOGIN_MAX_FAILURES_PER_IP": UNREACHABLE_LIMIT,
+            **self.overrides,
         }
-        self.cli("migrate")
-        self.cli("keyset", "generate", "--out", str(self.keyset))
-        self.cli("create-admin", "--email", ADMIN_EMAIL, "--password", self.admin_password, "--name", "Bench Admin")
-        return self
-
-    def cli(self, *args: str) -> None:
-        out = subprocess.run([PY, "-m", "app.cli", *args], env=self.env, cwd=ROOT, capture_output=True, text=True)
+        out = subprocess.run([PY, "-m", "bench.prepare", "--keyset", str(self.keyset), "--admin-email", ADMIN_EMAIL],
+                             input=self.admin_password, env=self.env, cwd=ROOT, capture_output=True, text=True)
         if out.returncode != 0:
-            raise RuntimeError(f"app.cli {args[0]} failed: {out.stderr[-2000:]}")
+            raise RuntimeError(f"preparing the database failed: {out.stderr[-2000:]}")
+        return self
 
     def stop(self) -> None:
         self.redis.stop()
@@ -135,6 +133,7 @@ class Workdir:
 
     def __init__(self, prefix: str):
         self.path = Path(tempfile.mkdtemp(prefix=f"sf-bench-{prefix}-"))
+        self.path.chmod(0o755)  # PostgreSQL runs as its own user when we are root and must reach its data dir
         self.stack = ExitStack()
 
     def __enter__(self) -> "Workdir":
@@ -147,8 +146,8 @@ class Workdir:
         else:
             print(f"[bench] kept {self.path}", file=sys.stderr)
 
-    def datastores(self) -> Datastores:
-        ds = Datastores(self.path).start()
+    def datastores(self, **overrides: str) -> Datastores:
+        ds = Datastores(self.path, **overrides).start()
         self.stack.callback(ds.stop)
         return ds
 
