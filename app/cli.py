@@ -1,0 +1,159 @@
+"""Command line of the API image.
+
+    python -m app.cli serve [--host H] [--port P] [--workers N]     # the API (uvicorn)
+    python -m app.cli migrate                                       # alembic upgrade head
+    python -m app.cli keyset generate --out PATH [--alg EdDSA|ES256]
+    python -m app.cli create-admin --email E [--password P] [--name N]
+
+Settings come from the environment (``STOREFRONT_*``, see docs/configuration.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+from app.core.config import Settings
+
+log = logging.getLogger("storefront.cli")
+
+# Kubernetes reads a container's last words from here into the pod status (the operator takes
+# the schema revision from it); overridable for local runs and tests.
+TERMINATION_LOG = Path(os.environ.get("STOREFRONT_TERMINATION_LOG", "/dev/termination-log"))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    uvicorn.run(
+        "app.main:app",
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        reload=args.reload,
+        # Scheme and client address from X-Forwarded-* only when the peer is a trusted proxy.
+        proxy_headers=True,
+        forwarded_allow_ips=args.forwarded_allow_ips,
+        log_config=None,  # the app configures JSON logging itself
+        access_log=False,  # the app writes its own access log with route and correlation id
+        server_header=False,
+        timeout_keep_alive=5,
+        timeout_graceful_shutdown=20,
+    )
+    return 0
+
+
+def _write_termination_log(message: str) -> None:
+    try:
+        TERMINATION_LOG.write_text(message)
+    except OSError:  # not in a pod, or not writable: stdout has it anyway
+        pass
+
+
+async def _current_revision(settings: Settings) -> str | None:
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(settings.database_url.get_secret_value())
+    try:
+        async with engine.connect() as conn:
+            return (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one_or_none()
+    finally:
+        await engine.dispose()
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from app.core.migrations import upgrade
+
+    settings = Settings()
+    try:
+        upgrade(settings.database_url.get_secret_value(), args.revision)
+        revision = asyncio.run(_current_revision(settings))
+    except Exception as exc:
+        log.exception("migration failed")
+        # Only the exception type and message: never the database URL.
+        _write_termination_log(f"migration failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
+        return 1
+    log.info("database at revision %s", revision, extra={"revision": revision})
+    _write_termination_log(revision or "")
+    print(revision or "")
+    return 0
+
+
+def _keyset_generate(args: argparse.Namespace) -> int:
+    from app.services.bootstrap import write_new_keyset
+
+    kid = write_new_keyset(Path(args.out), args.alg)
+    print(f"wrote keyset {args.out} (active kid {kid})")
+    return 0
+
+
+def _create_admin(args: argparse.Namespace) -> int:
+    from app.services.bootstrap import create_admin
+
+    settings = Settings()
+    email = args.email or settings.seed_admin_email
+    password = args.password or (settings.seed_admin_password.get_secret_value() if settings.seed_admin_password else None)
+    if not email or not password:
+        print("create-admin needs --email and --password (or STOREFRONT_SEED_ADMIN_EMAIL/_PASSWORD[_FILE])",
+              file=sys.stderr)
+        return 2
+    from app.core.errors import DomainError
+
+    try:
+        user_id, created = asyncio.run(create_admin(settings, email, password, args.name or settings.seed_admin_name))
+    except DomainError as exc:  # e.g. a password the policy refuses
+        print(f"create-admin: {exc.detail}", file=sys.stderr)
+        return 2
+    print(f"{'created' if created else 'updated'} admin {email} (id {user_id})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m app.cli", description="Storefront API commands")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the API with uvicorn")
+    serve.add_argument("--host", default=os.environ.get("STOREFRONT_HOST", "0.0.0.0"))  # noqa: S104 - a container
+    serve.add_argument("--port", type=int, default=int(os.environ.get("STOREFRONT_PORT", "8000")))
+    serve.add_argument("--workers", type=int, default=int(os.environ.get("STOREFRONT_WORKERS", "1")))
+    serve.add_argument("--forwarded-allow-ips", default=os.environ.get("STOREFRONT_FORWARDED_ALLOW_IPS", "127.0.0.1"),
+                       help="proxies whose X-Forwarded-* headers are trusted (comma list, or *)")
+    serve.add_argument("--reload", action="store_true", help="restart on code changes (development)")
+    serve.set_defaults(func=_serve)
+
+    migrate = commands.add_parser("migrate", help="alembic upgrade, then record the revision reached")
+    migrate.add_argument("--revision", default="head")
+    migrate.set_defaults(func=_migrate)
+
+    keyset = commands.add_parser("keyset", help="JWT keyset files")
+    keyset_commands = keyset.add_subparsers(dest="keyset_command", required=True)
+    generate = keyset_commands.add_parser("generate", help="write a new one-key keyset")
+    generate.add_argument("--out", required=True)
+    generate.add_argument("--alg", choices=["EdDSA", "ES256"], default="EdDSA")
+    generate.set_defaults(func=_keyset_generate)
+
+    admin = commands.add_parser("create-admin", help="create the admin account, or promote and reset it")
+    admin.add_argument("--email")
+    admin.add_argument("--password", help="prefer STOREFRONT_SEED_ADMIN_PASSWORD_FILE: arguments show in ps")
+    admin.add_argument("--name")
+    admin.set_defaults(func=_create_admin)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command != "serve":
+        from app.core.logging import configure_logging
+
+        settings_level = os.environ.get("STOREFRONT_LOG_LEVEL", "INFO")
+        configure_logging(settings_level, json_logs=os.environ.get("STOREFRONT_LOG_JSON", "true").lower() != "false")
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
