@@ -16,7 +16,9 @@ from app.main import create_app
 @pytest.fixture
 def app_with(settings) -> Callable[..., Any]:
     """``async with app_with(**setting_overrides) as client``: another app on the test's
-    database, Redis and keyset, with some settings changed."""
+    database, Redis and keyset, with some settings changed. The app's datastore clients are
+    process-wide, so never open two of these at once (use ``from_address`` for a second
+    caller of the same app)."""
 
     @asynccontextmanager
     async def factory(client_ip: str = "203.0.113.10", **overrides) -> AsyncIterator[httpx.AsyncClient]:
@@ -24,7 +26,6 @@ def app_with(settings) -> Callable[..., Any]:
         async with LifespanManager(application):
             transport = httpx.ASGITransport(app=application, client=(client_ip, 40000))
             async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-                client.app = application  # type: ignore[attr-defined]
                 yield client
 
     return factory

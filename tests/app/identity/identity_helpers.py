@@ -47,3 +47,11 @@ async def audit_events(postgres_server, database: str, subject_id: str | None = 
     where = f"WHERE subject_id = '{subject_id}'" if subject_id else ""
     out = await asyncio.to_thread(postgres_server.psql, f"SELECT event || '|' || outcome FROM audit_log {where} ORDER BY created_at", database)
     return [line for line in out.splitlines() if line]
+
+
+def from_address(client, ip: str):
+    """Another client for the same app, connecting from another address."""
+    import httpx
+
+    transport = httpx.ASGITransport(app=client._transport.app, client=(ip, 40000))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
