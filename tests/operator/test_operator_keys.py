@@ -1,0 +1,172 @@
+"""Key rotation: the pure timeline, the Secret it lives in, and the app's verifier across a rotation."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import jwt
+import pytest
+
+from storefront_operator.keys import KeyPolicy, advance, parse_stamp
+from storefront_operator.keyset_step import read_keyset
+from storefront_operator.reconcile import reconcile
+from storefront_operator.settings import ROTATE_ANNOTATION, Settings
+from sfop_support import condition, create_storefront
+
+T0 = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
+POLICY = KeyPolicy("EdDSA", rotation_interval=timedelta(hours=1), propagation_delay=timedelta(seconds=90),
+                   access_token_ttl=timedelta(minutes=15), clock_skew=timedelta(seconds=60))
+
+
+def _states(keyset):
+    return {k["kid"]: k["state"] for k in keyset["keys"]}
+
+
+def test_first_key_signs_at_once():
+    plan = advance(None, POLICY, T0)
+    [key] = plan.keyset["keys"]
+    assert key["state"] == "active" and plan.keyset["active_kid"] == key["kid"]
+    assert plan.actions == [("created", key["kid"])]
+    assert plan.next_change == T0 + timedelta(hours=1)
+
+
+def test_publish_then_activate_then_prune():
+    first = advance(None, POLICY, T0).keyset
+    old = first["active_kid"]
+    assert not advance(first, POLICY, T0 + timedelta(minutes=59)).changed
+
+    published = advance(first, POLICY, T0 + timedelta(hours=1))
+    new = next(kid for verb, kid in published.actions if verb == "published")
+    assert _states(published.keyset) == {old: "active", new: "pending"}
+    assert published.keyset["active_kid"] == old, "a published key must not sign before it propagated"
+    assert published.next_change == T0 + timedelta(hours=1, seconds=90)
+
+    early = advance(published.keyset, POLICY, T0 + timedelta(hours=1, seconds=89))
+    assert not early.changed
+    activated = advance(published.keyset, POLICY, T0 + timedelta(hours=1, seconds=90))
+    assert activated.actions == [("activated", new)]
+    assert _states(activated.keyset) == {old: "retired", new: "active"}
+    retired = next(k for k in activated.keyset["keys"] if k["kid"] == old)
+    assert retired["private_key"] is None and parse_stamp(retired["retired_at"]) == T0 + timedelta(hours=1, seconds=90)
+
+    # Kept while a lagging pod's last token could live: propagation delay + TTL + skew after retirement.
+    prune_at = T0 + timedelta(hours=1, seconds=90) + timedelta(seconds=90) + timedelta(minutes=15) + timedelta(seconds=60)
+    assert activated.next_change == prune_at
+    assert old in _states(advance(activated.keyset, POLICY, prune_at - timedelta(seconds=1)).keyset)
+    pruned = advance(activated.keyset, POLICY, prune_at)
+    assert pruned.actions == [("pruned", old)] and _states(pruned.keyset) == {new: "active"}
+
+
+def test_on_demand_rotation_and_algorithm_change():
+    first = advance(None, POLICY, T0).keyset
+    forced = advance(first, POLICY, T0 + timedelta(minutes=1), rotate_requested=True)
+    assert [v for v, _ in forced.actions] == ["published"]
+    again = advance(forced.keyset, POLICY, T0 + timedelta(minutes=1, seconds=10), rotate_requested=True)
+    assert not again.changed, "a rotation already in flight absorbs a second request"
+    es = KeyPolicy("ES256", POLICY.rotation_interval, POLICY.propagation_delay, POLICY.access_token_ttl, POLICY.clock_skew)
+    switched = advance(first, es, T0 + timedelta(minutes=1))
+    [(verb, kid)] = switched.actions
+    assert verb == "published" and next(k for k in switched.keyset["keys"] if k["kid"] == kid)["alg"] == "ES256"
+
+
+def test_input_keyset_is_never_mutated():
+    first = advance(None, POLICY, T0).keyset
+    snapshot = json.dumps(first, sort_keys=True)
+    advance(first, POLICY, T0 + timedelta(hours=2))
+    assert json.dumps(first, sort_keys=True) == snapshot
+
+
+@pytest.mark.kube
+def test_secret_rotation_on_annotation_and_status(kube, namespace):
+    settings = Settings(resync_seconds=2)
+    create_storefront(kube, namespace, jwt={"algorithm": "EdDSA", "rotationInterval": "720h", "accessTokenTTL": "15m",
+                                            "propagationDelay": "90s"})
+    now = datetime.now(UTC)
+    reconcile(kube, namespace, "shop", settings, now=now)
+    keyset = read_keyset(kube.get("Secret", namespace, "shop-jwt-keys"))
+    first = keyset["active_kid"]
+    sf = kube.get("Storefront", namespace, "shop")
+    assert sf["status"]["activeKid"] == first and condition(sf, "KeysReady")["status"] == "True"
+
+    kube.merge_patch("Storefront", namespace, "shop", {"metadata": {"annotations": {ROTATE_ANNOTATION: "ticket-1"}}})
+    reconcile(kube, namespace, "shop", settings, now=now + timedelta(seconds=5))
+    keyset = read_keyset(kube.get("Secret", namespace, "shop-jwt-keys"))
+    assert _states(keyset)[first] == "active" and list(_states(keyset).values()).count("pending") == 1
+    reconcile(kube, namespace, "shop", settings, now=now + timedelta(seconds=10))
+    assert len(read_keyset(kube.get("Secret", namespace, "shop-jwt-keys"))["keys"]) == 2, "the same token rotates once"
+
+    reconcile(kube, namespace, "shop", settings, now=now + timedelta(seconds=96))
+    keyset = read_keyset(kube.get("Secret", namespace, "shop-jwt-keys"))
+    sf = kube.get("Storefront", namespace, "shop")
+    assert keyset["active_kid"] != first and sf["status"]["activeKid"] == keyset["active_kid"]
+    assert any(e["reason"] == "KeyActivated" for e in kube.list("Event", namespace))
+
+
+# -- the app's verifier through a whole rotation -------------------------------------------
+
+
+class _Kubelet:
+    """Projects the operator's Secret into one pod's file with a lag, atomically like ..data swaps."""
+
+    def __init__(self, path: Path, lag: float):
+        self.path, self.lag, self.seen = path, lag, None
+
+    def sync(self, history: list[tuple[float, str]], now: float) -> None:
+        visible = [doc for t, doc in history if t <= now - self.lag]
+        if visible and visible[-1] != self.seen:
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(visible[-1])
+            os.replace(tmp, self.path)
+            self.seen = visible[-1]
+
+
+@pytest.mark.slow
+def test_app_verifier_accepts_every_token_during_rotations(tmp_path):
+    from app.core.security.keys import KeyManager
+    from app.core.security.tokens import TokenPolicy, TokenService, TokenType
+
+    policy = KeyPolicy("EdDSA", rotation_interval=timedelta(seconds=4), propagation_delay=timedelta(seconds=2),
+                       access_token_ttl=timedelta(seconds=3), clock_skew=timedelta(seconds=1))
+    token_policy = TokenPolicy(issuer="storefront", audience="storefront-api", access_ttl=3, mfa_ttl=60, leeway=0)
+    history: list[tuple[float, str]] = []
+    keyset = None
+    actions: list[str] = []
+    kubelets, services = [], []
+    start = time.time()
+    for i, lag in enumerate((0.0, 0.8, 1.6)):  # every lag below the propagation delay, as the kubelet's refresh is
+        kubelets.append(_Kubelet(tmp_path / f"pod-{i}.json", lag))
+
+    tokens: list[tuple[str, float, str]] = []
+    failures: list[str] = []
+    while time.time() - start < 14:
+        now = time.time()
+        plan = advance(keyset, policy, datetime.fromtimestamp(now, UTC))
+        if plan.changed:
+            keyset = plan.keyset
+            history.append((now, json.dumps(keyset)))
+            actions += [verb for verb, _ in plan.actions]
+        for kubelet in kubelets:
+            kubelet.sync(history, now)
+        if not services and all(k.seen for k in kubelets):
+            services = [TokenService(KeyManager(k.path, poll_seconds=60), token_policy) for k in kubelets]
+        for pod, service in enumerate(services):
+            token, _ = service.issue(TokenType.ACCESS, f"user-{pod}")
+            expires = jwt.decode(token, options={"verify_signature": False})["exp"]  # whole seconds
+            tokens.append((token, expires, service.keys.signing_key().kid))
+        for token, expires, kid in tokens:
+            if expires - time.time() < 0.3:
+                continue  # about to expire: its fate no longer depends on the keyset
+            for pod, service in enumerate(services):
+                try:
+                    service.verify(token, TokenType.ACCESS)
+                except Exception as exc:  # noqa: BLE001 - collected and reported below
+                    failures.append(f"pod {pod} rejected a token of {kid}: {exc}")
+        tokens = [t for t in tokens if t[1] > time.time()]
+        time.sleep(0.2)
+
+    assert failures == []
+    assert actions.count("activated") >= 2 and actions.count("pruned") >= 1, actions
