@@ -64,9 +64,8 @@ class Settings(BaseSettings):
     rate_limit_backoff_seconds: float = 5.0
 
     # -- catalog and orders ------------------------------------------------------------
+    # Product reads are cached in Redis this long at most (0 disables the cache).
     product_cache_ttl_seconds: int = 30
-    order_max_items: int = 50
-    order_max_quantity: int = 1000
 
     # -- identity: signing keys, tokens, passwords, MFA, PII (see docs/auth.md) ---------
     # The keyset file of docs/interfaces.md; re-read when it changes, no restart needed.
