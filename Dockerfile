@@ -19,11 +19,13 @@ ENV PIP_NO_CACHE_DIR=1 \
     UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
     UV_NO_CACHE=1
-RUN python3 -m pip install "uv==${UV_VERSION}"
+# uv lives in a throwaway virtual environment: this works on any Debian-based Python, including
+# ones whose system interpreter refuses pip installs (PEP 668).
+RUN python3 -m venv /opt/uv && /opt/uv/bin/pip install "uv==${UV_VERSION}"
 WORKDIR /app
 # Dependencies first, alone, so editing the sources does not reinstall them.
 COPY pyproject.toml uv.lock README.md ./
-RUN uv sync --frozen --no-dev --no-install-project
+RUN /opt/uv/bin/uv sync --frozen --no-dev --no-install-project
 COPY app/ ./app/
 COPY operator/storefront_operator/ ./operator/storefront_operator/
 COPY migrations/ ./migrations/
@@ -31,7 +33,7 @@ COPY migrations/ ./migrations/
 COPY pyproject.toml alembic.in[i] ./
 # The project itself is installed pointing at /app (editable), so the code that runs is the
 # code in /app: the one directory the development loop syncs changed files into.
-RUN uv sync --frozen --no-dev \
+RUN /opt/uv/bin/uv sync --frozen --no-dev \
  && find /app -name '__pycache__' -prune -exec rm -rf {} + \
  && python3 -m compileall -q /app/app /app/operator /app/migrations
 
