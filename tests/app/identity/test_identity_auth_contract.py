@@ -199,3 +199,18 @@ async def postgres_server_rows(postgres_server, database, subject_id):
         database,
     )
     return [tuple(line.split("|")) for line in out.splitlines() if line]
+
+
+async def test_login_rehashes_when_the_argon2_cost_rises(app_with, api, postgres_server, database_name):
+    created = await api.register()
+
+    def stored_hash() -> str:
+        return postgres_server.psql(f"SELECT password_hash FROM users WHERE id = '{created['id']}'", database_name)
+
+    import asyncio
+
+    assert "$m=19456,t=2,p=1$" in await asyncio.to_thread(stored_hash)
+    async with app_with(argon2_time_cost=3) as stronger:
+        r = await stronger.post("/auth/login", json={"email": created["email"], "password": created["password"]})
+        assert r.status_code == 200
+    assert "$m=19456,t=3,p=1$" in await asyncio.to_thread(stored_hash)
