@@ -71,7 +71,7 @@ async def test_api_key_with_scope_can_write_and_without_cannot(client, api):
     r = await client.post("/api-keys", json={"name": "catalog-sync", "scopes": ["products:write"]}, headers=admin.headers)
     assert r.status_code == 201, r.text
     writer = {"X-API-Key": r.json()["key"]}
-    r = await client.post("/api-keys", json={"name": "reader", "scopes": ["orders:read"]}, headers=admin.headers)
+    r = await client.post("/api-keys", json={"name": "reader", "scopes": ["users:read"]}, headers=admin.headers)
     assert r.status_code == 201, r.text
     other = {"X-API-Key": r.json()["key"]}
 
