@@ -178,6 +178,7 @@ def start(plan: dict[str, Any]) -> "subprocess.Popen[str]":
     assert proc.stdin is not None
     proc.stdin.write(json.dumps(plan))
     proc.stdin.close()
+    proc.stdin = None  # communicate() must not touch the closed pipe
     return proc
 
 

@@ -17,3 +17,20 @@ def assert_problem(response: httpx.Response, status: int | tuple[int, ...] | Non
     assert body["status"] == response.status_code
     assert body["correlation_id"] == response.headers.get("x-request-id")
     return body
+
+
+def wait_for_status(client: httpx.Client, path: str, status: int, timeout: float) -> float:
+    """Polls ``path`` until it answers ``status``; returns how long that took (seconds)."""
+    import time
+
+    start = time.monotonic()
+    last = None
+    while time.monotonic() - start < timeout:
+        try:
+            last = client.get(path, timeout=5).status_code
+        except httpx.HTTPError as exc:
+            last = type(exc).__name__
+        if last == status:
+            return time.monotonic() - start
+        time.sleep(0.2)
+    raise AssertionError(f"{path} did not answer {status} within {timeout}s (last: {last})")

@@ -7,6 +7,8 @@ no 5xx, and every response conforms to the schema the app publishes.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -18,7 +20,7 @@ from bench import api
 pytestmark = [pytest.mark.reliability, pytest.mark.slow]
 
 # ~35 operations × this many cases keeps the whole run to a couple of minutes on two cores.
-CASES_PER_OPERATION = 15
+CASES_PER_OPERATION = int(os.environ.get("STOREFRONT_FUZZ_CASES", "25"))
 
 
 @pytest.fixture(scope="module")
