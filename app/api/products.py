@@ -34,18 +34,17 @@ def _ttl(request: Request) -> int:
             responses=problem_responses(422))
 async def list_products(
     request: Request,
-    session: Session,
     q: Annotated[str | None, Query(min_length=1, max_length=100, description="Substring of the name, case-insensitive")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     cursor: Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")] = None,
 ) -> Response:
-    body = await service.list_products_json(session, q=q, limit=limit, cursor=cursor, ttl=_ttl(request))
+    body = await service.list_products_json(q=q, limit=limit, cursor=cursor, ttl=_ttl(request))
     return Response(body, media_type=JSON)
 
 
 @router.get("/{product_id}", response_model=ProductOut, summary="One product", responses=problem_responses(404, 422))
-async def get_product(request: Request, product_id: uuid.UUID, session: Session) -> Response:
-    return Response(await service.get_product_json(session, product_id, ttl=_ttl(request)), media_type=JSON)
+async def get_product(request: Request, product_id: uuid.UUID) -> Response:
+    return Response(await service.get_product_json(product_id, ttl=_ttl(request)), media_type=JSON)
 
 
 @router.post("", response_model=ProductOut, status_code=status.HTTP_201_CREATED, summary="Create a product",

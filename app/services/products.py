@@ -11,6 +11,8 @@ import uuid
 from sqlalchemy import delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.db import get_sessionmaker
+
 from app.core.errors import NotFound
 from app.models.product import Product
 from app.schemas.common import Page
@@ -44,12 +46,14 @@ def page_cache_field(q: str | None, limit: int, cursor: str | None) -> str:
     return hashlib.sha256(f"{q or ''}\x00{limit}\x00{cursor or ''}".encode()).hexdigest()[:32]
 
 
-async def list_products_json(session: AsyncSession, *, q: str | None, limit: int, cursor: str | None,
-                             ttl: int) -> bytes:
+async def list_products_json(*, q: str | None, limit: int, cursor: str | None, ttl: int) -> bytes:
+    """The page as JSON; a cache hit opens no database session at all."""
     field = page_cache_field(q, limit, cursor)
     if ttl > 0 and (cached := await cache.get_page(field)) is not None:
         return cached
-    body = (await list_products(session, q=q, limit=limit, cursor=cursor)).model_dump_json().encode()
+    async with get_sessionmaker()() as session:
+        page = await list_products(session, q=q, limit=limit, cursor=cursor)
+    body = page.model_dump_json().encode()
     if ttl > 0:
         await cache.put_page(field, body, ttl)
     return body
@@ -62,10 +66,12 @@ async def get_product(session: AsyncSession, product_id: uuid.UUID) -> Product:
     return product
 
 
-async def get_product_json(session: AsyncSession, product_id: uuid.UUID, *, ttl: int) -> bytes:
+async def get_product_json(product_id: uuid.UUID, *, ttl: int) -> bytes:
     if ttl > 0 and (cached := await cache.get_product(product_id)) is not None:
         return cached
-    body = ProductOut.model_validate(await get_product(session, product_id)).model_dump_json().encode()
+    async with get_sessionmaker()() as session:
+        product = ProductOut.model_validate(await get_product(session, product_id))
+    body = product.model_dump_json().encode()
     if ttl > 0:
         await cache.put_product(product_id, body, ttl)
     return body
