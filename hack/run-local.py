@@ -50,6 +50,8 @@ def main() -> int:
         return 2
 
     work = Path(tempfile.mkdtemp(prefix="storefront-run-"))
+    # PostgreSQL runs as the postgres user when we are root: it must be able to reach its directory.
+    work.chmod(0o711)
     pg = PostgresServer(work / "postgres").start()
     redis = RedisServer(work / "redis").start()
     plane: ControlPlane | None = None
