@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core import request_context
 from app.core.db import get_session
 from app.core.errors import Forbidden, Unauthorized
+from app.core.redis import get_redis
 from app.core.security.runtime import Security, get_security
 from app.core.security.tokens import TokenType
 from app.services import api_keys
@@ -58,11 +59,10 @@ def security_of(request: Request) -> Security:
 
 
 def _redis_or_none():
+    # Not initialised only in tools that build services without the app's lifespan.
     try:
-        from app.core.redis import get_redis
-
         return get_redis()
-    except (ImportError, RuntimeError):
+    except RuntimeError:
         return None
 
 

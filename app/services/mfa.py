@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.errors import Conflict, Forbidden, Unauthorized
+from app.core.errors import Conflict, Forbidden
 from app.core.security import totp
 from app.core.security.runtime import Security
 from app.models.mfa import MfaRecoveryCode
@@ -50,7 +50,8 @@ async def confirm(session: AsyncSession, security: Security, user: User, code: s
     secret = security.cipher.decrypt(user.mfa_pending_secret_ciphertext, context=_SECRET_CONTEXT)
     step = totp.matching_step(secret, code, None)
     if step is None:
-        raise Unauthorized("invalid MFA code")
+        # 403, not 401: the caller's login is fine, the proof of the authenticator is not.
+        raise Forbidden("invalid MFA code")
     user.mfa_secret_ciphertext = user.mfa_pending_secret_ciphertext
     user.mfa_pending_secret_ciphertext = None
     user.mfa_enabled = True
@@ -72,7 +73,7 @@ async def disable(session: AsyncSession, security: Security, user: User, *, pass
     if not await asyncio.to_thread(security.passwords.verify, user.password_hash, password):
         raise Forbidden("password is incorrect")
     if not await verify_second_factor(session, security, user, code):
-        raise Unauthorized("invalid MFA code")
+        raise Forbidden("invalid MFA code")
     user.mfa_enabled = False
     user.mfa_secret_ciphertext = None
     user.mfa_pending_secret_ciphertext = None

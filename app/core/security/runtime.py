@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pydantic import SecretStr
+
 from app.core.config import Settings, get_settings
 from app.core.security.crypto import PiiCipher, decode_key
 from app.core.security.keys import KeyManager
@@ -35,7 +37,7 @@ class Security:
         return self._cipher
 
 
-def _secret(value) -> str | None:
+def _secret(value: SecretStr | None) -> str | None:
     return value.get_secret_value() if value is not None else None
 
 

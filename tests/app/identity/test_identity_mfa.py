@@ -37,7 +37,7 @@ async def test_enrolment_needs_a_valid_first_code(client, api):
     secret = (await client.post("/auth/mfa/totp/enroll", headers=account.headers)).json()["secret"]
     wrong = "000000" if _code(secret) != "000000" else "111111"
     r = await client.post("/auth/mfa/totp/confirm", json={"code": wrong}, headers=account.headers)
-    assert r.status_code == 401
+    assert r.status_code == 403
     assert (await client.get("/users/me", headers=account.headers)).json()["mfa_enabled"] is False
     assert (await client.post("/auth/mfa/totp/confirm", json={"code": "12ab56"}, headers=account.headers)).status_code == 422
 
@@ -98,6 +98,10 @@ async def test_recovery_codes_are_single_use(client, api):
 async def test_disable_needs_password_and_code(client, api):
     account, secret, codes = await _enrolled(client, api)
     r = await client.post("/auth/mfa/totp/disable", json={"password": "orchard-lantern-wrong", "code": _code(secret, 1)},
+                          headers=account.headers)
+    assert r.status_code == 403
+    wrong = "000000" if _code(secret, 1) != "000000" else "111111"
+    r = await client.post("/auth/mfa/totp/disable", json={"password": account.password, "code": wrong},
                           headers=account.headers)
     assert r.status_code == 403
     r = await client.post("/auth/mfa/totp/disable", json={"password": account.password, "code": codes[0]},
