@@ -71,6 +71,9 @@ def get_security() -> Security:
 
 async def start_security(settings: Settings) -> Security:
     security = configure_security(settings)
+    # A missing or malformed PII key would otherwise surface as a 500 on the first login:
+    # refuse to start instead, with the setting named.
+    security.cipher  # noqa: B018
     security.keys.start()
     return security
 
