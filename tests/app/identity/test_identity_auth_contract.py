@@ -214,3 +214,23 @@ async def test_login_rehashes_when_the_argon2_cost_rises(app_with, api, postgres
         r = await stronger.post("/auth/login", json={"email": created["email"], "password": created["password"]})
         assert r.status_code == 200
     assert "$m=19456,t=3,p=1$" in await asyncio.to_thread(stored_hash)
+
+
+async def test_unknown_email_and_wrong_password_take_similar_time(app_with, api):
+    import statistics
+    import time
+
+    created = await api.register()
+    async with app_with(login_max_failures_per_account_ip=1000, login_max_failures_per_account=1000,
+                        login_max_failures_per_ip=1000) as client:
+        timings: dict[str, list[float]] = {"wrong": [], "unknown": []}
+        for _ in range(6):
+            for kind, email in (("wrong", created["email"]), ("unknown", _email())):
+                start = time.perf_counter()
+                r = await client.post("/auth/login", json={"email": email, "password": "orchard-lantern-wrong"})
+                timings[kind].append(time.perf_counter() - start)
+                assert r.status_code == 401
+    wrong, unknown = statistics.median(timings["wrong"]), statistics.median(timings["unknown"])
+    # Both run one argon2 verification; without the dummy hash the unknown path would be
+    # an order of magnitude faster. Generous bounds keep a busy machine from failing this.
+    assert 0.5 < wrong / unknown < 2.0, timings

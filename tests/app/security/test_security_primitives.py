@@ -94,3 +94,13 @@ def test_tokens_from_another_issuer_config_are_refused(tmp_path):
     theirs = TokenService(ours.keys, TokenPolicy("storefront", "other-api", 900, 300, 0))
     with pytest.raises(Unauthorized):
         theirs.verify(token, TokenType.ACCESS)
+
+
+async def test_the_app_refuses_to_start_without_usable_pii_keys(tmp_path):
+    from app.core.config import Settings
+    from app.core.security.runtime import start_security
+
+    write_keyset(tmp_path / "keyset.json", generate_keyset())
+    for bad in ({}, {"pii_encryption_key": "c2hvcnQ=", "blind_index_key": base64.b64encode(os.urandom(32)).decode()}):
+        with pytest.raises(CryptoConfigError):
+            await start_security(Settings(jwt_keyset_file=tmp_path / "keyset.json", **bad))
