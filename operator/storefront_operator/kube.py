@@ -34,6 +34,7 @@ KINDS: dict[str, tuple[str, str, bool]] = {
     "EndpointSlice": ("discovery.k8s.io/v1", "endpointslices", True),
     "Storefront": (f"{GROUP}/{VERSION}", PLURAL, True),
     "ClusterKopfPeering": ("kopf.dev/v1", "clusterkopfpeerings", False),
+    "KopfPeering": ("kopf.dev/v1", "kopfpeerings", True),
 }
 
 TIMEOUT = (5, 30)  # connect, read: a hung API call must not hold a worker forever

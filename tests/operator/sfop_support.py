@@ -65,8 +65,10 @@ def complete_job(kube, namespace: str, name: str, revision: str | None = None) -
                                    "ready": False, "restartCount": 0,
                                    "state": {"terminated": {"exitCode": 0, "reason": "Completed", "message": revision,
                                                             "startedAt": now, "finishedAt": now}}}]}}, subresource="status")
+    # The Job controller may already have set startTime, which may not change afterwards.
+    start = (kube.get("Job", namespace, name).get("status") or {}).get("startTime") or now
     kube.merge_patch("Job", namespace, name, {"status": {
-        "startTime": now, "completionTime": now, "succeeded": 1, "active": 0, "ready": 0, "terminating": 0,
+        "startTime": start, "completionTime": now, "succeeded": 1, "active": 0, "ready": 0, "terminating": 0,
         "conditions": [
             {"type": "SuccessCriteriaMet", "status": "True", "lastProbeTime": now, "lastTransitionTime": now},
             {"type": "Complete", "status": "True", "lastProbeTime": now, "lastTransitionTime": now}]}}, subresource="status")
@@ -76,8 +78,9 @@ def fail_job(kube, namespace: str, name: str, reason: str = "BackoffLimitExceede
              message: str = "Job has reached the specified backoff limit") -> None:
     from datetime import UTC, datetime
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    start = (kube.get("Job", namespace, name).get("status") or {}).get("startTime") or now
     kube.merge_patch("Job", namespace, name, {"status": {
-        "startTime": now, "failed": 1, "active": 0, "ready": 0, "terminating": 0,
+        "startTime": start, "failed": 1, "active": 0, "ready": 0, "terminating": 0,
         "conditions": [
             {"type": "FailureTarget", "status": "True", "reason": reason, "message": message,
              "lastProbeTime": now, "lastTransitionTime": now},

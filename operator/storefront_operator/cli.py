@@ -1,0 +1,5 @@
+"""`storefront-operator` console script."""
+
+from .main import main
+
+__all__ = ["main"]

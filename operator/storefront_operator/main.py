@@ -1,0 +1,33 @@
+"""Process entry: logging, metrics server, then Kopf with peering and a liveness endpoint."""
+
+from __future__ import annotations
+
+import kopf
+from prometheus_client import start_http_server
+
+from . import handlers  # noqa: F401 - registers the handlers
+from .runtime import RUNTIME
+
+
+def _configure_logging() -> None:
+    # Kopf's own JSON formatter: one object a line, and it knows how to render the Kubernetes
+    # object references Kopf attaches to its log records.
+    kopf.configure(log_format=kopf.LogFormat.JSON, log_refkey="object")
+
+
+def main() -> None:
+    _configure_logging()
+    settings = RUNTIME.settings
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port)
+    kopf.run(
+        clusterwide=not settings.namespaces,
+        namespaces=settings.namespaces,
+        standalone=settings.standalone,
+        peering_name=None if settings.standalone else settings.peering_name,
+        liveness_endpoint=settings.liveness_endpoint or None,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""The real operator process (`python -m storefront_operator`), run as a client-certificate user
+bound to exactly the RBAC rules the operator chart renders, end to end against the API server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from storefront_harness.process import free_port
+from storefront_harness.tools import tool
+from sfop_support import REPO, complete_job, condition, create_storefront, make_deployment_available, wait_for
+
+pytestmark = [pytest.mark.kube, pytest.mark.slow]
+OPERATOR_USER = "storefront-operator-under-test"
+
+
+def _rendered_rbac() -> list[dict]:
+    out = subprocess.run([tool("helm"), "template", "sfo", str(REPO / "charts" / "storefront-operator"),
+                          "--kube-version", "1.35.0", "--show-only", "templates/rbac.yaml"],
+                         capture_output=True, text=True, check=True).stdout
+    return [doc for doc in yaml.safe_load_all(out) if doc]
+
+
+@pytest.fixture(scope="module")
+def operator_process(crds, kube, tmp_path_factory):
+    """Starts the operator with only the chart's ClusterRole, bound to a certificate user."""
+    docs = _rendered_rbac()
+    role = next(d for d in docs if d["kind"] == "ClusterRole")
+    binding = next(d for d in docs if d["kind"] == "ClusterRoleBinding")
+    binding["subjects"] = [{"kind": "User", "name": OPERATOR_USER, "apiGroup": "rbac.authorization.k8s.io"}]
+    crds.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([role, binding]))
+    # The chart creates the peering object; the operator may only keep it alive.
+    crds.kubectl("apply", "-f", "-", input=yaml.safe_dump(
+        {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": "storefront-operator-test"}}))
+
+    workdir = tmp_path_factory.mktemp("operator")
+    kubeconfig = crds.write_kubeconfig(Path(workdir) / "operator.kubeconfig", OPERATOR_USER)
+    health_port, metrics_port = free_port(), free_port()
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig),
+           "STOREFRONT_OPERATOR_RESYNC_SECONDS": "2", "STOREFRONT_OPERATOR_MIGRATION_BACKOFF_SECONDS": "2",
+           "STOREFRONT_OPERATOR_PEERING_NAME": "storefront-operator-test",
+           "STOREFRONT_OPERATOR_LIVENESS_ENDPOINT": f"http://127.0.0.1:{health_port}/healthz",
+           "STOREFRONT_OPERATOR_METRICS_PORT": str(metrics_port)}
+    log_path = Path(workdir) / "operator.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "storefront_operator"], env=env, stdout=log, stderr=subprocess.STDOUT,
+                                cwd=REPO)
+    proc.health_url = f"http://127.0.0.1:{health_port}/healthz"  # type: ignore[attr-defined]
+    proc.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"  # type: ignore[attr-defined]
+    proc.log_path = log_path  # type: ignore[attr-defined]
+    try:
+        wait_for(lambda: urllib.request.urlopen(proc.health_url, timeout=1).status == 200, 60,
+                 message="the operator's liveness endpoint")
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        forbidden = [line for line in log_path.read_text(errors="replace").splitlines() if "forbidden" in line.lower()]
+        assert not forbidden, "the operator hit RBAC denials:\n" + "\n".join(forbidden[:5])
+
+
+def _ready(kube, namespace, name):
+    return (condition(kube.get("Storefront", namespace, name) or {}, "Ready") or {}).get("status") == "True"
+
+
+def test_create_to_ready(operator_process, kube, crds, namespace):
+    create_storefront(kube, namespace)
+    job = wait_for(lambda: ((kube.get("Storefront", namespace, "shop").get("status") or {}).get("migration") or {}).get("jobName")
+                   and kube.get("Job", namespace, kube.get("Storefront", namespace, "shop")["status"]["migration"]["jobName"]),
+                   60, message="the migration Job")
+    assert kube.get("Deployment", namespace, "shop") is None
+    complete_job(kube, namespace, job["metadata"]["name"], revision="0001_initial")
+    wait_for(lambda: kube.get("Deployment", namespace, "shop"), 30, message="the Deployment")
+    make_deployment_available(kube, namespace, "shop")
+    wait_for(lambda: _ready(kube, namespace, "shop"), 60, message="Ready=True")
+    sf = kube.get("Storefront", namespace, "shop")
+    assert sf["status"]["schemaRevision"] == "0001_initial" and sf["status"]["observedGeneration"] == 1
+    assert f"platform.storefront.dev/finalizer" in sf["metadata"]["finalizers"]
+    table = crds.kubectl("get", "sf", "shop", "-n", namespace).stdout
+    assert "True" in table and "1.0.0" in table
+
+    # Drift: a deleted child comes back without any change to the Storefront.
+    kube.delete("Service", namespace, "shop")
+    wait_for(lambda: kube.get("Service", namespace, "shop"), 30, message="the Service to be restored")
+
+    # Deletion: the operator releases its finalizer and the children are collected.
+    kube.delete("Storefront", namespace, "shop")
+    wait_for(lambda: kube.get("Storefront", namespace, "shop") is None, 30, message="the Storefront to go")
+    wait_for(lambda: kube.get("Deployment", namespace, "shop") is None, 60, message="the Deployment to be collected")
+
+
+def test_a_broken_storefront_does_not_block_others(operator_process, kube, namespace):
+    # Cluster-mode Redis behind a Service with no endpoints, and no database Secret: never ready.
+    create_storefront(kube, namespace, name="broken", with_db_secret=False,
+                      redis={"mode": "cluster", "nodes": {"serviceName": "nowhere"}})
+    create_storefront(kube, namespace, name="good", migrations={"enabled": False})
+    wait_for(lambda: kube.get("Deployment", namespace, "good"), 30, message="the good Storefront's Deployment")
+    make_deployment_available(kube, namespace, "good")
+    wait_for(lambda: _ready(kube, namespace, "good"), 60, message="the good Storefront to be Ready")
+    broken = wait_for(lambda: condition(kube.get("Storefront", namespace, "broken"), "RedisReady"), 30)
+    assert broken["status"] == "False" and broken["reason"] == "NoNodes"
+    assert condition(kube.get("Storefront", namespace, "broken"), "Degraded")["status"] == "True"
+
+
+def test_metrics_and_health(operator_process):
+    assert urllib.request.urlopen(operator_process.health_url, timeout=2).status == 200
+    text = urllib.request.urlopen(operator_process.metrics_url, timeout=2).read().decode()
+    assert "storefront_operator_reconciles_total" in text
+    assert "storefront_operator_reconcile_duration_seconds_bucket" in text
