@@ -16,7 +16,7 @@ from typing import Any
 
 import jwt
 
-from app.core.errors import Unauthorized
+from app.core.errors import ServiceUnavailable, Unauthorized
 from app.core.security.keys import SUPPORTED_ALGS, KeyManager, KeysetError
 
 REQUIRED_CLAIMS = ["iss", "aud", "sub", "exp", "nbf", "iat", "jti", "token_use"]
@@ -50,7 +50,10 @@ class TokenService:
 
     def issue(self, token_type: TokenType, subject: str, claims: dict[str, Any] | None = None) -> tuple[str, int]:
         """Returns the signed token and its lifetime in seconds."""
-        key = self.keys.signing_key()
+        try:
+            key = self.keys.signing_key()
+        except KeysetError:
+            raise ServiceUnavailable("signing keys are not loaded; retry shortly", headers={"Retry-After": "5"}) from None
         now = int(time.time())
         ttl = self._ttl(token_type)
         payload = {

@@ -104,3 +104,13 @@ async def test_the_app_refuses_to_start_without_usable_pii_keys(tmp_path):
     for bad in ({}, {"pii_encryption_key": "c2hvcnQ=", "blind_index_key": base64.b64encode(os.urandom(32)).decode()}):
         with pytest.raises(CryptoConfigError):
             await start_security(Settings(jwt_keyset_file=tmp_path / "keyset.json", **bad))
+
+
+def test_issuing_without_a_keyset_is_a_503_not_a_crash(tmp_path):
+    from app.core.errors import ServiceUnavailable
+
+    service = TokenService(KeyManager(tmp_path / "absent.json"), TokenPolicy("storefront", "storefront-api", 900, 300, 0))
+    with pytest.raises(ServiceUnavailable):
+        service.issue(TokenType.ACCESS, "user-1")
+    with pytest.raises(Unauthorized):
+        service.verify("a.b.c", TokenType.ACCESS)
