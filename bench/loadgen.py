@@ -10,7 +10,8 @@ Scenarios:
 - ``repeat``: request templates, repeated by ``concurrency`` workers for ``seconds``.
 - ``refresh_chain``: each worker owns a refresh token and rotates it for ``seconds``.
 - ``session_mix``: each worker refreshes, then calls ``path`` ``reads_per_refresh`` times with
-  the fresh access token (exercises signing and verification across key rotations).
+  the fresh access token, on another instance when ``urls`` lists several (exercises signing
+  and verification across key rotations).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class Recorder:
         self.samples: list[dict[str, Any]] = []
         self.failures: list[dict[str, Any]] = []
         self.keep_bodies = keep_bodies
-        self.started = time.monotonic()
+        self.extra: dict[str, Any] = {}  # scenario-specific findings
 
     async def send(self, client: httpx.AsyncClient, method: str, url: str, *, ok: tuple[int, ...] = (),
                    **kwargs: Any) -> httpx.Response | None:
@@ -67,7 +68,7 @@ class Recorder:
 
     def result(self, wall: float) -> dict[str, Any]:
         return {"wall_seconds": wall, "statuses": dict(self.statuses), "errors": dict(self.errors),
-                "latencies_ms": self.latencies_ms, "samples": self.samples, "failures": self.failures}
+                "latencies_ms": self.latencies_ms, "samples": self.samples, "failures": self.failures, **self.extra}
 
 
 def _json_or_none(response: httpx.Response) -> Any:
@@ -129,21 +130,35 @@ async def refresh_chain(client: httpx.AsyncClient, plan: dict[str, Any], rec: Re
 
 
 async def session_mix(client: httpx.AsyncClient, plan: dict[str, Any], rec: Recorder) -> None:
+    """With several ``urls`` (instances of the app), worker i refreshes at urls[i] and reads at
+    urls[i + 1], so every token is verified by an instance other than the one that signed it."""
     deadline = time.monotonic() + plan["seconds"]
     reads = plan.get("reads_per_refresh", 5)
+    urls = plan.get("urls") or [plan["base_url"]]
+    kids: Counter[str] = Counter()
 
-    async def worker(token: str) -> None:
+    async def worker(index: int, token: str) -> None:
+        signer, verifier = urls[index % len(urls)], urls[(index + 1) % len(urls)]
         while time.monotonic() < deadline:
-            response = await rec.send(client, "POST", "/auth/refresh", json={"refresh_token": token}, ok=(200,))
+            response = await rec.send(client, "POST", signer + "/auth/refresh", json={"refresh_token": token}, ok=(200,))
             if response is None or response.status_code != 200:
                 return
             pair = response.json()
             token = pair["refresh_token"]
+            kids[_kid(pair["access_token"])] += 1
             headers = {"Authorization": f"Bearer {pair['access_token']}"}
             for _ in range(reads):
-                await rec.send(client, "GET", plan["path"], headers=headers, ok=(200,))
+                await rec.send(client, "GET", verifier + plan["path"], headers=headers, ok=(200,))
 
-    await asyncio.gather(*(worker(t) for t in plan["refresh_tokens"]))
+    await asyncio.gather(*(worker(i, t) for i, t in enumerate(plan["refresh_tokens"])))
+    rec.extra["signing_kids"] = dict(kids)
+
+
+def _kid(jwt: str) -> str:
+    import base64
+
+    header = jwt.split(".", 1)[0]
+    return json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4))).get("kid", "?")
 
 
 SCENARIOS = {"burst": burst, "repeat": repeat, "refresh_chain": refresh_chain, "session_mix": session_mix}
