@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # The Storefront API image.
 #
 # Build:  docker build -t storefront-app .
