@@ -23,24 +23,36 @@ class RedisResult:
 
 def discover(kube: Kube, sf: Storefront) -> list[str]:
     """ip:port of every Redis node: the endpoints of the named Service (ready or not, since a
-    node outside a cluster may not pass its readiness check yet) or the running pods of the selector."""
+    node outside a cluster may not pass its readiness check yet) or the running pods of the
+    selector. A port named ``redis`` (on the EndpointSlice or the pod's container) wins over
+    ``spec.redis.nodes.port``."""
     redis = sf.spec.redis
-    ips: set[str] = set()
+    found: set[str] = set()
     if redis.service_name:
         slices = kube.list("EndpointSlice", sf.namespace, label_selector=f"kubernetes.io/service-name={redis.service_name}")
         for sl in slices:
+            port = _named_port(sl.get("ports") or [], redis.port)
             for ep in sl.get("endpoints") or []:
                 if (ep.get("conditions") or {}).get("terminating"):
                     continue
-                ips.update(ep.get("addresses") or [])
+                found.update(f"{ip}:{port}" for ip in ep.get("addresses") or [])
     else:
         selector = ",".join(f"{k}={v}" for k, v in sorted((redis.selector or {}).items()))
         for pod in kube.list("Pod", sf.namespace, label_selector=selector):
             status = pod.get("status") or {}
             if pod["metadata"].get("deletionTimestamp") or status.get("phase") != "Running" or not status.get("podIP"):
                 continue
-            ips.add(status["podIP"])
-    return [f"{ip}:{redis.port}" for ip in sorted(ips)]
+            ports = [p for c in pod["spec"].get("containers") or [] for p in c.get("ports") or []]
+            port = _named_port([{"name": p.get("name"), "port": p.get("containerPort")} for p in ports], redis.port)
+            found.add(f"{status['podIP']}:{port}")
+    return sorted(found)
+
+
+def _named_port(ports: list[dict], default: int) -> int:
+    for port in ports:
+        if port.get("name") == "redis" and port.get("port"):
+            return int(port["port"])
+    return default
 
 
 def read_secret_value(kube: Kube, namespace: str, name: str, key: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import redis
 
 from storefront_operator.redis_cluster import SLOTS, even_ranges, parse_nodes, uncovered, wire_cluster
@@ -83,3 +84,48 @@ def test_unreachable_nodes_are_reported_not_waited_on(redis_cluster_factory):
     cluster.nodes[2].stop()
     report = wire_cluster(cluster.addresses, timeout=0.5, settle_seconds=3)
     assert cluster.nodes[2].address in report.unreachable
+
+
+# -- through a reconcile: discovery by pod selector, the ConfigMap the app reads, RedisReady ----
+
+
+def _redis_pod(kube, namespace, index, port):
+    name = f"redis-{index}"
+    kube.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace, "labels": {"app": "redis"}},
+                 "spec": {"automountServiceAccountToken": False, "containers": [{
+                     "name": "redis", "image": "redis:7", "ports": [{"name": "redis", "containerPort": port}]}]}})
+    # No kubelet: report the pod running on loopback, where the real node listens.
+    kube.merge_patch("Pod", namespace, name, {"status": {"phase": "Running", "podIP": "127.0.0.1",
+                                                         "podIPs": [{"ip": "127.0.0.1"}]}}, subresource="status")
+
+
+@pytest.mark.kube
+def test_reconcile_forms_and_heals_the_cluster_and_hands_over_the_nodes(kube, namespace, redis_cluster_factory):
+    from storefront_operator.reconcile import reconcile
+    from storefront_operator.settings import Settings
+    from sfop_support import condition, create_storefront
+
+    cluster = redis_cluster_factory(3)
+    wait_for(lambda: kube.get("ServiceAccount", namespace, "default"), 30, message="the default ServiceAccount")
+    for i, node in enumerate(cluster.nodes):
+        _redis_pod(kube, namespace, i, node.port)
+    create_storefront(kube, namespace, redis={"mode": "cluster", "nodes": {"selector": {"app": "redis"}}})
+    settings = Settings(resync_seconds=2)
+    reconcile(kube, namespace, "shop", settings)
+    sf = kube.get("Storefront", namespace, "shop")
+    ready = condition(sf, "RedisReady")
+    assert ready["status"] == "True" and ready["reason"] == "ClusterOK", ready
+    assert sorted(sf["status"]["redisNodes"]) == sorted(cluster.addresses)
+    data = kube.get("ConfigMap", namespace, "shop-redis")["data"]
+    assert data["STOREFRONT_REDIS_MODE"] == "cluster"
+    assert sorted(data["STOREFRONT_REDIS_CLUSTER_NODES"].split(",")) == sorted(cluster.addresses)
+    for node in cluster.nodes:
+        assert "cluster_state:ok" in cluster.cluster_info(node)
+
+    cluster.nodes[0].wipe()
+    cluster.nodes[0].start()
+    reconcile(kube, namespace, "shop", settings)
+    assert condition(kube.get("Storefront", namespace, "shop"), "RedisReady")["status"] == "True"
+    for node in cluster.nodes:
+        assert "cluster_slots_ok:16384" in cluster.cluster_info(node)
+    _usable(cluster)
