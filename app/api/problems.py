@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from app.core import request_context
-from app.core.db_errors import is_database_unavailable
+from app.core.db_errors import is_bad_value, is_database_unavailable
 from app.core.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -137,6 +137,11 @@ async def _validation_error(request: Request, exc: Exception) -> ProblemResponse
 
 
 async def _database_error(request: Request, exc: Exception) -> ProblemResponse:
+    if is_bad_value(exc):
+        # SQLSTATE class 22: a value PostgreSQL cannot store or compare (a NUL character,
+        # a number out of range). The client sent it, so it is theirs to fix.
+        return problem_response(422, "A value in the request cannot be stored (for example a NUL character "
+                                "or a number out of range)", title="Validation failed", type_slug="invalid-value")
     if is_database_unavailable(exc):
         log.warning("database unavailable", extra={"error": type(exc).__name__})
         return database_unavailable_response()

@@ -183,3 +183,12 @@ async def test_create_rejects_mass_assignment(client, api):
     r = await client.post("/products", json={"name": "X", "price": 1, "id": str(uuid.uuid4())}, headers=admin.headers)
     assert r.status_code == 422
     assert any(e["field"] == "body.id" for e in r.json()["errors"])
+
+
+async def test_nul_character_is_422_not_500(client, api):
+    r = await client.get("/products", params={"q": "tea\x00"})
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith(PROBLEM)
+    admin = await api.admin()
+    r = await client.post("/products", json={"name": "a\u0000b", "price": 1}, headers=admin.headers)
+    assert r.status_code == 422, r.text
