@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.errors import Unauthorized
+from app.core.errors import TooManyRequests, Unauthorized
+from app.core.metrics import LOGINS, SIGNUPS
 from app.core.security.tokens import TokenType
 from app.models.user import User
 from app.services import audit, mfa
@@ -52,6 +53,7 @@ class AuthService:
         user = await create_user(session, self.security, email=email, password=password, name=name)
         audit.record(session, "auth.register", Actor.user(user.id), subject_type="user", subject_id=user.id)
         await session.commit()
+        SIGNUPS.inc()
         return user
 
     # -- tokens --------------------------------------------------------------------------
@@ -76,6 +78,7 @@ class AuthService:
                      details={"mfa": mfa_authenticated, "session": str(issued.family_id)})
         pair = self._pair(user, issued)
         await session.commit()
+        LOGINS.labels("success").inc()
         return pair
 
     # -- login -------------------------------------------------------------------------
@@ -83,7 +86,7 @@ class AuthService:
     async def login(self, session: AsyncSession, *, email: str, password: str, ip: str) -> LoginOutcome:
         throttle = self.identity.throttle
         account = self.security.cipher.email_index(email)
-        await throttle.check(account, ip)
+        await self._check_throttle(account, ip)
         user = await find_by_email(session, self.security, email)
         passwords = self.security.passwords
         ok = await asyncio.to_thread(passwords.verify, user.password_hash if user else None, password)
@@ -98,8 +101,16 @@ class AuthService:
             audit.record(session, "auth.login.mfa_required", Actor.user(user.id, ip), subject_type="user",
                          subject_id=user.id)
             await session.commit()
+            LOGINS.labels("mfa_required").inc()
             return LoginOutcome(mfa_token=token)
         return LoginOutcome(tokens=await self._start_session(session, user, mfa_authenticated=False, ip=ip))
+
+    async def _check_throttle(self, account: str, ip: str) -> None:
+        try:
+            await self.identity.throttle.check(account, ip)
+        except TooManyRequests:
+            LOGINS.labels("locked").inc()
+            raise
 
     async def _fail(self, session: AsyncSession, account: str, ip: str, user: User | None, reason: str) -> None:
         lockout = await self.identity.throttle.record_failure(account, ip)
@@ -107,13 +118,14 @@ class AuthService:
                      subject_id=user.id if user else None,
                      details={"reason": reason, "lockout_seconds": lockout, "account_ref": account[:16]})
         await session.commit()
+        LOGINS.labels("failure").inc()
 
     async def login_mfa(self, session: AsyncSession, *, mfa_token: str, code: str, ip: str) -> TokenPair:
         claims = self.security.tokens.verify(mfa_token, TokenType.MFA)
         user = await session.get(User, uuid.UUID(claims["sub"]))
         if user is None or not user.is_active or not user.mfa_enabled or user.token_version != claims.get("ver"):
             raise Unauthorized("MFA challenge is no longer valid; log in again")
-        await self.identity.throttle.check(user.email_blind_index, ip)
+        await self._check_throttle(user.email_blind_index, ip)
         if not await mfa.verify_second_factor(session, self.security, user, code):
             await self._fail(session, user.email_blind_index, ip, user, "bad_mfa_code")
             raise Unauthorized("invalid MFA code")

@@ -234,3 +234,22 @@ async def test_unknown_email_and_wrong_password_take_similar_time(app_with, api)
     # Both run one argon2 verification; without the dummy hash the unknown path would be
     # an order of magnitude faster. Generous bounds keep a busy machine from failing this.
     assert 0.5 < wrong / unknown < 2.0, timings
+
+
+def _metric(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_signups_and_logins_are_counted_in_metrics(client, api):
+    before = (await client.get("/metrics")).text
+    created = await api.register()
+    await api.login(created["email"], created["password"])
+    await client.post("/auth/login", json={"email": created["email"], "password": "orchard-lantern-wrong"})
+    after = (await client.get("/metrics")).text
+    assert _metric(after, "storefront_signups_total") == _metric(before, "storefront_signups_total") + 1
+    for result in ("success", "failure"):
+        name = f'storefront_logins_total{{result="{result}"}}'
+        assert _metric(after, name) == _metric(before, name) + 1, result
