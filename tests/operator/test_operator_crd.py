@@ -96,3 +96,14 @@ def test_bad_specs_are_refused(crds, namespace, case):
     result = _apply(crds, namespace, _mutate(mutate), check=False)
     assert result.returncode != 0, f"{case} was accepted"
     assert expected in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("sample", ["storefront-minimal.yaml", "storefront-production.yaml"])
+def test_samples_are_valid(crds, namespace, sample):
+    path = REPO / "k8s" / "samples" / sample
+    result = crds.kubectl("apply", "--dry-run=server", "-n", namespace, "-f", str(path), check=False)
+    assert result.returncode == 0, result.stderr
+    from storefront_operator.model import Storefront
+    body = yaml.safe_load(path.read_text())
+    body["metadata"].update(namespace=namespace, uid="x")
+    Storefront.from_body(body)  # the operator can act on it too
