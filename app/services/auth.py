@@ -93,16 +93,18 @@ class AuthService:
         if not ok or user is None or not user.is_active:
             await self._fail(session, account, ip, user, "inactive" if ok and user else "bad_credentials")
             raise Unauthorized(BAD_CREDENTIALS)
-        await throttle.record_success(account, ip)
         if passwords.needs_rehash(user.password_hash):
             user.password_hash = await asyncio.to_thread(passwords.hash, password)
         if user.mfa_enabled:
+            # Failure counters are reset only after the second factor: otherwise someone who
+            # knows the password could re-login between guesses and try codes for ever.
             token, _ = self.security.tokens.issue(TokenType.MFA, str(user.id), {"ver": user.token_version})
             audit.record(session, "auth.login.mfa_required", Actor.user(user.id, ip), subject_type="user",
                          subject_id=user.id)
             await session.commit()
             LOGINS.labels("mfa_required").inc()
             return LoginOutcome(mfa_token=token)
+        await throttle.record_success(account, ip)
         return LoginOutcome(tokens=await self._start_session(session, user, mfa_authenticated=False, ip=ip))
 
     async def _check_throttle(self, account: str, ip: str) -> None:

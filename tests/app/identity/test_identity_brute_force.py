@@ -69,3 +69,19 @@ async def test_wrong_mfa_codes_count_as_failures(app_with, api):
             assert r.status_code == 401
         r = await client.post("/auth/login/mfa", json={"mfa_token": token, "code": "abcdefghij"})
         assert r.status_code == 429
+
+
+async def test_logging_in_again_does_not_reset_the_count_of_wrong_mfa_codes(app_with, api):
+    import pyotp
+
+    account = await api.user()
+    async with app_with(login_max_failures_per_account_ip=3, login_lockout_base_seconds=5) as client:
+        secret = (await client.post("/auth/mfa/totp/enroll", headers=account.headers)).json()["secret"]
+        await client.post("/auth/mfa/totp/confirm", json={"code": pyotp.TOTP(secret).now()}, headers=account.headers)
+        statuses = []
+        for _ in range(3):
+            token = (await _login(client, account.email, account.password)).json()["mfa_token"]
+            r = await client.post("/auth/login/mfa", json={"mfa_token": token, "code": "abcdefghij"})
+            statuses.append(r.status_code)
+        assert statuses == [401, 401, 401]
+        assert (await _login(client, account.email, account.password)).status_code == 429
