@@ -7,6 +7,7 @@ operator chart and to ``k8s/crds/``, and a test checks both files equal this out
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -302,5 +303,34 @@ def render(which: str = "storefront") -> str:
     return HEADER + yaml.safe_dump_all(docs, sort_keys=False, width=120)
 
 
+OUTPUT_DIRS = ("charts/storefront-operator/crds", "k8s/crds")
+FILES = {"storefront": "storefronts.platform.storefront.dev.yaml", "peering": "kopf-peering.yaml"}
+
+
+def write(root: Path) -> list[Path]:
+    """Writes every CRD file into the chart and k8s/ under ``root`` (the repository)."""
+    written = []
+    for directory in OUTPUT_DIRS:
+        for which, filename in FILES.items():
+            path = root / directory / filename
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(render(which))
+            written.append(path)
+    return written
+
+
+def main(argv: list[str]) -> None:
+    """`python -m storefront_operator.crd [storefront|peering]` prints; `--write [ROOT]` writes the files."""
+    if argv and argv[0] == "--write":
+        root = Path(argv[1]) if len(argv) > 1 else Path.cwd()
+        for path in write(root):
+            print(f"wrote {path}")
+        return
+    which = argv[0] if argv else "storefront"
+    if which not in FILES:
+        raise SystemExit(f"usage: python -m storefront_operator.crd [--write [ROOT] | {' | '.join(FILES)}]")
+    sys.stdout.write(render(which))
+
+
 if __name__ == "__main__":
-    sys.stdout.write(render(sys.argv[1] if len(sys.argv) > 1 else "storefront"))
+    main(sys.argv[1:])
