@@ -142,9 +142,13 @@ class AuthService:
         # (TOTP steps and recovery codes are recorded in PostgreSQL).
         if self.identity.redis is None:
             return True
-        result = await attempt(self.identity.redis.set(f"mfa-jti:{jti}", "1", nx=True, ex=max(1, ttl + 60)),
-                               "mfa challenge mark")
-        return result is not False
+        redis = self.identity.redis
+
+        async def mark() -> bool:  # SET NX answers None when the key already exists
+            return bool(await redis.set(f"mfa-jti:{jti}", "1", nx=True, ex=max(1, ttl + 60)))
+
+        # None means Redis is unavailable: fail open, as explained above.
+        return await attempt(redis, mark(), "mfa challenge mark") is not False
 
     # -- refresh and logout --------------------------------------------------------------
 

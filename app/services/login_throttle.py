@@ -52,9 +52,8 @@ class LoginThrottle:
         """Raises TooManyRequests with the remaining lockout when any scope is locked."""
         if self.redis is None:
             return
-        remaining = await asyncio.gather(
-            *(attempt(self.redis.pttl(f"{key}:lock"), "login-throttle read") for key, _ in self._scopes(account, ip))
-        )
+        locks = [f"{key}:lock" for key, _ in self._scopes(account, ip)]
+        remaining = await asyncio.gather(*(attempt(self.redis, self.redis.pttl(lock), "login-throttle read") for lock in locks))
         longest_ms = max((ms for ms in remaining if ms is not None and ms > 0), default=0)
         if longest_ms > 0:
             raise TooManyRequests(retry_after=-(-longest_ms // 1000), detail="Too many failed logins; retry later")
@@ -65,12 +64,12 @@ class LoginThrottle:
             return 0
         started = 0
         for key, threshold in self._scopes(account, ip):
-            failures = await attempt(self._count(key), "login-throttle write")
+            failures = await attempt(self.redis, self._count(key), "login-throttle write")
             if failures is None:
                 return 0
             lockout = self.policy.lockout_seconds(failures, threshold)
             if lockout:
-                await attempt(self.redis.set(f"{key}:lock", "1", ex=lockout), "login-throttle lock")
+                await attempt(self.redis, self.redis.set(f"{key}:lock", "1", ex=lockout), "login-throttle lock")
                 started = max(started, lockout)
         return started
 
@@ -85,4 +84,4 @@ class LoginThrottle:
             return
         pair, account_wide, _ = self._scopes(account, ip)
         for key in (pair[0], account_wide[0]):
-            await attempt(self.redis.delete(key, f"{key}:lock"), "login-throttle reset")
+            await attempt(self.redis, self.redis.delete(key, f"{key}:lock"), "login-throttle reset")

@@ -60,7 +60,7 @@ class SessionStateCache:
     ) -> tuple[UserState | None, bool]:
         """(user state or None if the user is gone, whether the family is alive)."""
         keys = [user_key(user_id)] + ([family_key(user_id, family_id)] if family_id else [])
-        cached = await attempt(self.redis.mget(keys), "session-state read") if self.redis else None
+        cached = await attempt(self.redis, self.redis.mget(keys), "session-state read") if self.redis else None
         state = UserState.decode(cached[0]) if cached and cached[0] else None
         family_flag = cached[1] if cached and family_id and len(cached) > 1 else None
         if family_flag is not None:
@@ -92,7 +92,7 @@ class SessionStateCache:
         # Fills from a database read only add a missing key (nx): a fill racing with a
         # revocation must not overwrite the newer truth the revocation wrote.
         if self.redis is not None:
-            await attempt(self.redis.set(key, value, ex=max(1, ttl), nx=fill), "session-state write")
+            await attempt(self.redis, self.redis.set(key, value, ex=max(1, ttl), nx=fill), "session-state write")
 
     async def store_user(self, user: User) -> None:
         """Call after committing a change to the user's version, role or active flag."""

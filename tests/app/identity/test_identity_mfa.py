@@ -71,9 +71,12 @@ async def test_mfa_login_with_the_code_from_the_enrolled_secret(client, api, pos
     # Refreshed tokens keep the second factor.
     refreshed = (await client.post("/auth/refresh", json={"refresh_token": pair["refresh_token"]})).json()
     assert unverified_claims(refreshed["access_token"])["amr"] == ["pwd", "otp"]
-    # The same challenge and the same code do not work twice.
+    # The same challenge and the same code do not work twice...
     again = await client.post("/auth/login/mfa", json={"mfa_token": mfa_token, "code": _code(secret, 1)})
     assert again.status_code == 401
+    # ...nor does the same challenge with another valid code (it would open a second session).
+    again = await client.post("/auth/login/mfa", json={"mfa_token": mfa_token, "code": codes[0]})
+    assert again.status_code == 401 and "already used" in again.json()["detail"]
     events = await audit_events(postgres_server, database_name, account.id)
     assert "auth.login.failure|failure" in events and "auth.mfa.enabled|success" in events
 
