@@ -253,3 +253,17 @@ async def test_signups_and_logins_are_counted_in_metrics(client, api):
     for result in ("success", "failure"):
         name = f'storefront_logins_total{{result="{result}"}}'
         assert _metric(after, name) == _metric(before, name) + 1, result
+
+
+async def test_audit_events_also_go_to_the_log_stream(client, api, caplog):
+    import logging
+
+    created = await api.register()
+    with caplog.at_level(logging.INFO, logger="storefront.audit"):
+        r = await client.post("/auth/login", json={"email": created["email"], "password": created["password"]},
+                              headers={"X-Request-ID": "audit-stream-0001"})
+    assert r.status_code == 200
+    [record] = [rec for rec in caplog.records if rec.name == "storefront.audit"]
+    assert record.audit_event == "auth.login.success" and record.correlation_id == "audit-stream-0001"
+    assert record.actor_id == created["id"] and record.client_ip == "203.0.113.10"
+    assert created["password"] not in record.getMessage() and created["email"] not in str(record.__dict__)
