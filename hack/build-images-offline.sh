@@ -6,7 +6,8 @@
 #
 # Opt-in (not part of `make test`): needs root, debootstrap and Debian's docker.io
 # (`apt-get install docker.io debootstrap`). Starts dockerd when none is running and stops it
-# again at the end. Afterwards it checks what it built: user, labels, read-only start.
+# again at the end. Afterwards it checks what it built (user, labels, no build tools) and runs
+# both images against real services (hack/smoke-images.py; SKIP_SMOKE=1 skips that).
 #
 #   hack/build-images-offline.sh            # base image (once), then both images
 #   TAG=dev hack/build-images-offline.sh    # image tag (default: the git short sha)
@@ -123,5 +124,10 @@ check() {  # check IMAGE PYTHON-STATEMENT
 }
 check "storefront-app:$TAG" 'import os, app.main, uvicorn, asyncpg, sqlalchemy; assert os.getcwd() == "/app"; assert os.getuid() == 10001'
 check "storefront-operator:$TAG" 'import os, kopf, storefront_operator.settings; assert os.getuid() == 10001'
+if [ "${SKIP_SMOKE:-}" != "1" ]; then
+  # Against real PostgreSQL, Redis and a Kubernetes API server (the test harness's).
+  PY="${PYTHON:-.venv/bin/python}"
+  "$PY" hack/smoke-images.py "storefront-app:$TAG" "storefront-operator:$TAG" || die "smoke run failed"
+fi
 log "done: storefront-app:$TAG, storefront-app:$TAG-dev, storefront-operator:$TAG (base $BASE_IMAGE)"
 log "load them into kind with: kind load docker-image storefront-app:$TAG storefront-operator:$TAG --name storefront"
