@@ -42,6 +42,9 @@ def _secret(value: SecretStr | None) -> str | None:
 
 
 _current: Security | None = None
+# Every keyset poller started in this process, so shutdown stops them all (tests build
+# several apps in one process; production has one).
+_started: list[KeyManager] = []
 
 
 def configure_security(settings: Settings) -> Security:
@@ -75,9 +78,10 @@ async def start_security(settings: Settings) -> Security:
     # refuse to start instead, with the setting named.
     security.cipher  # noqa: B018
     security.keys.start()
+    _started.append(security.keys)
     return security
 
 
 async def stop_security() -> None:
-    if _current is not None:
-        await _current.keys.stop()
+    while _started:
+        await _started.pop().stop()
