@@ -15,7 +15,7 @@ import json
 import subprocess
 from dataclasses import dataclass
 
-from bench import api, wrk
+from bench import api, asgi_cpu, wrk
 from bench.context import Context
 from bench.report import Section, Table
 from bench.services import ADMIN_EMAIL, PY, ROOT, Server, Workdir
@@ -85,11 +85,25 @@ def run(ctx: Context) -> Section:
                 results[v.label].append(res)
             ctx.log(f"reads: repeat {r + 1}/{ctx.repeats} done")
 
-    return _section(ctx, variants, results, middleware)
+        cpu: dict[str, list[float]] = {v.label: [] for v in variants}
+        bare_env = {**ds.env, "BENCH_BARE_PAYLOAD_FILE": str(payload)}
+        for r in range(ctx.repeats):
+            for v in variants:
+                is_bare = v is variants[0]
+                drop = "" if is_bare or v.removed is None or v.removed.startswith("(the") else (
+                    ",".join(middleware) if v.removed == "(all middleware)" else v.removed)
+                res = asgi_cpu.measure(bare_env if is_bare else ds.env,
+                                       factory="bench.apps:bare_app" if is_bare else "bench.apps:storefront_app",
+                                       path=v.path, token=token if v.auth else None, drop=drop,
+                                       requests=500 if ctx.quick else 2000)
+                cpu[v.label].append(res["cpu_us"])
+            ctx.log(f"reads: in-process CPU repeat {r + 1}/{ctx.repeats} done")
+
+    return _section(ctx, variants, results, cpu, middleware)
 
 
 def _section(ctx: Context, variants: list[Variant], results: dict[str, list[wrk.WrkResult]],
-             middleware: list[str]) -> Section:
+             cpu: dict[str, list[float]], middleware: list[str]) -> Section:
     bare, full = variants[0], variants[1]
     bare_rps = [r.rps for r in results[bare.label]]
     full_rps = [r.rps for r in results[full.label]]
@@ -120,6 +134,17 @@ def _section(ctx: Context, variants: list[Variant], results: dict[str, list[wrk.
     costs.add(bare.label, Spread.of(bare_rps).format(), ratios(bare_rps, full_rps).percent(), f"{bare_us:.0f}",
               f"{full_us - bare_us:.0f} (all the platform's work)", f"{(full_us - bare_us) / full_us:.0%}")
     section.tables.append(costs)
+
+    layers = Table("In-process CPU per request: the ASGI app called directly (no sockets, no HTTP parsing), "
+                   "process CPU time, so waits on Redis/PostgreSQL and other processes' load are not counted",
+                   ["variant", "CPU µs/request", "cost of the removed part, µs", "share of full"])
+    full_cpu = Spread.of(cpu[full.label]).median
+    for v in variants:
+        spread = Spread.of(cpu[v.label])
+        removed = v.removed is not None
+        layers.add(v.label, spread.format(), f"{full_cpu - spread.median:.0f}" if removed else "",
+                   f"{(full_cpu - spread.median) / full_cpu:.0%}" if removed else "")
+    section.tables.append(layers)
 
     ratio = ratios(full_rps, bare_rps)
     verdict = "met" if ratio.median >= TARGET else "NOT met"
