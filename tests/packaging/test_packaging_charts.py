@@ -90,6 +90,11 @@ def test_operator_deployment_runs_with_probes_metrics_and_peering() -> None:
     assert env["STOREFRONT_OPERATOR_PEERING_NAME"] == peering["metadata"]["name"]
     service = one(docs, "Service")
     assert service["spec"]["ports"][0]["targetPort"] == "metrics"
+    # A drain keeps one of the two replicas; a single replica gets no budget that would block it.
+    budget = one(docs, "PodDisruptionBudget")
+    assert budget["spec"]["minAvailable"] == 1
+    assert budget["spec"]["selector"]["matchLabels"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    assert not by_kind(render(OPERATOR_CHART, "op", "ops"), "PodDisruptionBudget")
     assert service["spec"]["selector"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
 
 
