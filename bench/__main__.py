@@ -18,6 +18,7 @@ BENCHMARKS = {
     "orders": "bench.orders",
     "operator": "bench.operator_ready",
     "rotation": "bench.rotation",
+    "profile": "bench.profile",
 }
 
 

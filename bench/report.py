@@ -42,6 +42,7 @@ class Section:
     measured: str = ""
     tables: list[Table] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    blocks: list[tuple[str, str]] = field(default_factory=list)  # (caption, preformatted text), after the notes
 
     def note(self, text: str) -> None:
         self.notes.append(text)
@@ -53,6 +54,8 @@ class Section:
         for table in self.tables:
             parts += [table.markdown(), ""]
         parts += [f"- {note}" for note in self.notes]
+        for caption, block in self.blocks:
+            parts += ["", caption, "", "```text", block.rstrip(), "```"]
         return "\n".join(parts).rstrip() + "\n"
 
 
