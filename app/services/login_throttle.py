@@ -83,5 +83,7 @@ class LoginThrottle:
         if self.redis is None:
             return
         pair, account_wide, _ = self._scopes(account, ip)
-        for key in (pair[0], account_wide[0]):
-            await attempt(self.redis, self.redis.delete(key, f"{key}:lock"), "login-throttle reset")
+        await asyncio.gather(*(
+            attempt(self.redis, self.redis.delete(key, f"{key}:lock"), "login-throttle reset")
+            for key in (pair[0], account_wide[0])
+        ))
