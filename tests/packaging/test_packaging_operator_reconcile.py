@@ -77,12 +77,20 @@ def test_the_operator_reconciles_the_charts_storefront(storefront_crds, tmp_path
         types = {c["type"] for c in status["conditions"]}
         assert {"Ready", "MigrationsSucceeded"} <= types, status
         assert operator.poll() is None, log_path.read_text()[-4000:]
+        # Deleting the Storefront is handled too: the operator lets it go.
+        helm("uninstall", "storefront", "-n", namespace, "--wait=false", "--kubeconfig", str(plane.kubeconfig))
+        _wait_for("the Storefront to be deleted",
+                  lambda: _get(plane, "storefront", "storefront", "-n", namespace) is None, log_path, timeout=30)
     finally:
+        # Uninstall while the operator still runs, so it releases its finalizer on the way out.
+        helm("uninstall", "storefront", "-n", namespace, "--wait=false", "--kubeconfig", str(plane.kubeconfig),
+             check=False)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and _get(plane, "storefront", "storefront", "-n", namespace):
+            time.sleep(0.5)
         operator.terminate()
         try:
             operator.wait(timeout=30)
         except subprocess.TimeoutExpired:
             operator.kill()
-        helm("uninstall", "storefront", "-n", namespace, "--wait=false", "--kubeconfig", str(plane.kubeconfig),
-             check=False)
         plane.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
