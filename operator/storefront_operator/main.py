@@ -25,6 +25,7 @@ def main() -> None:
         namespaces=settings.namespaces,
         standalone=settings.standalone,
         peering_name=None if settings.standalone else settings.peering_name,
+        priority=settings.priority,
         liveness_endpoint=settings.liveness_endpoint or None,
     )
 

@@ -6,6 +6,7 @@ Every interval is configurable so tests can compress the timelines to seconds.
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass, field
 
 GROUP = "platform.storefront.dev"
@@ -46,6 +47,9 @@ class Settings:
     namespaces: list[str] = field(default_factory=list)
     peering_name: str = "storefront-operator"
     standalone: bool = False
+    # Kopf pauses every replica when two share a priority; a distinct one per process lets
+    # exactly the highest act while the others stand by.
+    priority: int = field(default_factory=lambda: secrets.randbelow(1_000_000) + 1)
     liveness_endpoint: str = "http://0.0.0.0:8080/healthz"
     metrics_port: int = 9090
 
@@ -60,6 +64,7 @@ class Settings:
             redis_timeout_seconds=_float(p + "REDIS_TIMEOUT_SECONDS", cls.redis_timeout_seconds),
             namespaces=_list(p + "NAMESPACES"),
             peering_name=os.environ.get(p + "PEERING_NAME", cls.peering_name),
+            priority=int(_float(p + "PRIORITY", secrets.randbelow(1_000_000) + 1)),
             standalone=os.environ.get(p + "STANDALONE", "").lower() in ("1", "true", "yes"),
             liveness_endpoint=os.environ.get(p + "LIVENESS_ENDPOINT", cls.liveness_endpoint),
             metrics_port=int(_float(p + "METRICS_PORT", cls.metrics_port)),

@@ -39,15 +39,30 @@ def operator_process(crds, kube, tmp_path_factory):
     crds.kubectl("apply", "-f", "-", input=yaml.safe_dump(
         {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": "storefront-operator-test"}}))
 
-    workdir = tmp_path_factory.mktemp("operator")
-    kubeconfig = crds.write_kubeconfig(Path(workdir) / "operator.kubeconfig", OPERATOR_USER)
+    workdir = Path(tmp_path_factory.mktemp("operator"))
+    kubeconfig = crds.write_kubeconfig(workdir / "operator.kubeconfig", OPERATOR_USER)
+    proc = _start_operator(workdir, kubeconfig, "storefront-operator-test")
+    try:
+        yield proc
+    finally:
+        _stop(proc)
+        # RBAC denials read 'User "..." cannot <verb> resource ...'; a terminating namespace's
+        # "forbidden: ... being terminated" is not about the operator's rights.
+        forbidden = [line for line in proc.log_path.read_text(errors="replace").splitlines()
+                     if "forbidden" in line.lower() and f'"{OPERATOR_USER}" cannot' in line.replace('\\"', '"')]
+        assert not forbidden, "the operator hit RBAC denials:\n" + "\n".join(forbidden[:5])
+
+
+def _start_operator(workdir: Path, kubeconfig: Path, peering: str, priority: int | None = None, tag: str = "operator"):
     health_port, metrics_port = free_port(), free_port()
     env = {**os.environ, "KUBECONFIG": str(kubeconfig),
            "STOREFRONT_OPERATOR_RESYNC_SECONDS": "2", "STOREFRONT_OPERATOR_MIGRATION_BACKOFF_SECONDS": "2",
-           "STOREFRONT_OPERATOR_PEERING_NAME": "storefront-operator-test",
+           "STOREFRONT_OPERATOR_PEERING_NAME": peering,
            "STOREFRONT_OPERATOR_LIVENESS_ENDPOINT": f"http://127.0.0.1:{health_port}/healthz",
            "STOREFRONT_OPERATOR_METRICS_PORT": str(metrics_port)}
-    log_path = Path(workdir) / "operator.log"
+    if priority is not None:
+        env["STOREFRONT_OPERATOR_PRIORITY"] = str(priority)
+    log_path = workdir / f"{tag}.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "storefront_operator"], env=env, stdout=log, stderr=subprocess.STDOUT,
                                 cwd=REPO)
@@ -57,16 +72,19 @@ def operator_process(crds, kube, tmp_path_factory):
     try:
         wait_for(lambda: urllib.request.urlopen(proc.health_url, timeout=1).status == 200, 60,
                  message="the operator's liveness endpoint")
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        forbidden = [line for line in log_path.read_text(errors="replace").splitlines() if "forbidden" in line.lower()]
-        assert not forbidden, "the operator hit RBAC denials:\n" + "\n".join(forbidden[:5])
+    except BaseException:
+        _stop(proc)
+        raise
+    return proc
+
+
+def _stop(proc) -> None:
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
 
 
 def _ready(kube, namespace, name):
@@ -117,3 +135,28 @@ def test_metrics_and_health(operator_process):
     text = urllib.request.urlopen(operator_process.metrics_url, timeout=2).read().decode()
     assert "storefront_operator_reconciles_total" in text
     assert "storefront_operator_reconcile_duration_seconds_bucket" in text
+
+
+def test_peering_lets_one_replica_act_and_fails_over(crds, kube, namespace, tmp_path):
+    """Two replicas on one peering object: the higher priority acts, the other stands by and
+    takes over when the first goes away."""
+    crds.kubectl("apply", "-f", "-", input=yaml.safe_dump(
+        {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": "storefront-operator-ha"}}))
+    leader = _start_operator(tmp_path, crds.kubeconfig, "storefront-operator-ha", priority=200, tag="leader")
+    standby = _start_operator(tmp_path, crds.kubeconfig, "storefront-operator-ha", priority=100, tag="standby")
+    try:
+        # The standby starts paused (peering is mandatory) and stays so while a higher priority lives.
+        create_storefront(kube, namespace, migrations={"enabled": False})
+        wait_for(lambda: kube.get("Deployment", namespace, "shop"), 30, message="the leader to reconcile")
+        standby_log = standby.log_path.read_text()
+        assert "key created" not in standby_log, "the standby acted while the leader lives"
+        assert "Resuming operations" not in standby_log
+        _stop(leader)
+        kube.delete("Service", namespace, "shop")
+        wait_for(lambda: kube.get("Service", namespace, "shop"), 60, message="the standby to take over")
+        assert "Resuming operations" in standby.log_path.read_text()
+    finally:
+        _stop(leader)
+        _stop(standby)
+        # Nothing watches any more: let the namespace go without the operator's finalizer.
+        kube.merge_patch("Storefront", namespace, "shop", {"metadata": {"finalizers": None}})
