@@ -15,7 +15,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.middleware.cors import CORSMiddleware
 
 from app.api.problems import document_problems, install_problem_handlers
-from app.api.router import api_router
+from app.api.router import ROUTERS
 from app.core.config import Settings
 from app.core.db import dispose_engine, init_engine
 from app.core.logging import configure_logging
@@ -23,6 +23,7 @@ from app.core.metrics import instrument_engine
 from app.core.migrations import head_revision
 from app.core.redis import close_redis, init_redis
 from app.core.security.runtime import start_security, stop_security
+from app.services import cache as product_cache
 from app.middleware.body_limit import BodyLimitMiddleware
 from app.middleware.metrics import MetricsMiddleware
 from app.middleware.rate_limit import Limits, RateLimitMiddleware
@@ -52,6 +53,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     instrument_engine(init_engine(settings))
     init_redis(settings)
+    product_cache.configure(settings.product_local_cache_seconds if settings.product_cache_ttl_seconds > 0 else 0)
     try:
         security = await start_security(settings)
         app.state.security = security
@@ -74,6 +76,7 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
             login_per_ip=settings.rate_limit_login_per_ip_per_minute,
             register_per_ip=settings.rate_limit_register_per_ip_per_minute,
             backoff_seconds=settings.rate_limit_backoff_seconds,
+            sync_seconds=settings.rate_limit_sync_seconds,
         ))
     app.add_middleware(MetricsMiddleware)
     if settings.cors_origins:
@@ -110,7 +113,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.migrations_head = head_revision()
     install_problem_handlers(app)
-    app.include_router(api_router)
+    for router in ROUTERS:
+        app.include_router(router)
     _install_middleware(app, settings)
     _install_openapi(app)
     return app

@@ -59,13 +59,18 @@ class Settings(BaseSettings):
     rate_limit_per_ip_per_minute: int = 1000
     rate_limit_login_per_ip_per_minute: int = 10
     rate_limit_register_per_ip_per_minute: int = 5
-    # After a Redis error the limiter lets requests through for this long before retrying
-    # Redis, so an outage costs one timeout, not one per request (fail-open, see docs).
+    # After a Redis error the limiter counts per process for this long before retrying Redis,
+    # so an outage costs one timeout, not one per request (fail-open, see docs).
     rate_limit_backoff_seconds: float = 5.0
+    # Each process adds its hits to the shared Redis counters at most this often per key; with
+    # several processes a limit can be exceeded by what the others admit within one interval.
+    rate_limit_sync_seconds: float = 0.25
 
     # -- catalog and orders ------------------------------------------------------------
     # Product reads are cached in Redis this long at most (0 disables the cache).
     product_cache_ttl_seconds: int = 30
+    # …and in each process this long, in front of Redis (0 disables the in-process level).
+    product_local_cache_seconds: float = 1.0
 
     # -- identity: signing keys, tokens, passwords, MFA, PII (see docs/auth.md) ---------
     # The keyset file of docs/interfaces.md; re-read when it changes, no restart needed.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from functools import lru_cache
 from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
@@ -21,6 +22,7 @@ _REDACTED = "[redacted]"
 _STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 
 
+@lru_cache(maxsize=1024)
 def _is_secret(name: str) -> bool:
     lowered = name.lower()
     return any(word in lowered for word in _SECRET_WORDS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -15,6 +16,17 @@ UNMATCHED = "<unmatched>"
 class MetricsMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # Labelled children, looked up once per (method, route, status): .labels() is not free.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
+
+    def _series(self, method: str, template: str, status: int) -> tuple[Any, Any, Any]:
+        key = (method, template, status)
+        series = self._children.get(key)
+        if series is None:
+            errors = HTTP_ERRORS.labels(template, str(status)) if status >= 400 else None
+            series = (HTTP_LATENCY.labels(method, template), HTTP_REQUESTS.labels(method, template, str(status)), errors)
+            self._children[key] = series
+        return series
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -34,8 +46,8 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or UNMATCHED
-            method = scope["method"]
-            HTTP_LATENCY.labels(method, template).observe(time.perf_counter() - start)
-            HTTP_REQUESTS.labels(method, template, str(status)).inc()
-            if status >= 400:
-                HTTP_ERRORS.labels(template, str(status)).inc()
+            latency, requests, errors = self._series(scope["method"], template, status)
+            latency.observe(time.perf_counter() - start)
+            requests.inc()
+            if errors is not None:
+                errors.inc()

@@ -54,7 +54,8 @@ async def test_metrics_by_route_template(client, api):
     assert product["id"] not in text  # raw paths never become labels
     assert 'route="<unmatched>"' in text
     assert "storefront_db_query_duration_seconds_bucket" in text
-    assert 'storefront_cache_requests_total{cache="product",result="hit"}' in text
+    assert 'storefront_cache_requests_total{cache="product",result="miss"}' in text
+    assert 'storefront_cache_requests_total{cache="product_local",result="hit"}' in text
     assert "storefront_signups_total" in text
     assert "storefront_orders_total" in text
     assert 'storefront_http_errors_total{route="<unmatched>",status="404"}' in text

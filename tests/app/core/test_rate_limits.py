@@ -101,12 +101,26 @@ async def test_login_and_register_have_stricter_limits(settings, api):
             assert (await c.get("/products")).status_code == 200
 
 
-async def test_limiter_fails_open_while_redis_is_down(settings, redis_server):
-    async with limited_app(settings, rate_limit_per_ip_per_minute=2) as application:
+async def test_limiter_falls_back_to_per_process_counts_while_redis_is_down(settings, redis_server):
+    async with limited_app(settings, rate_limit_per_ip_per_minute=3) as application:
         async with client_for(application) as c:
             redis_server.stop()
             try:
-                for _ in range(5):
-                    assert (await c.get("/products")).status_code == 200
+                statuses = [(await c.get("/products")).status_code for _ in range(5)]
             finally:
                 redis_server.start()
+            # Served (no 5xx for the limiter's sake) and still limited within the process.
+            assert statuses == [200, 200, 200, 429, 429]
+            metrics = (await c.get("/metrics")).text
+            assert "storefront_rate_limit_backend_errors_total 0.0" not in metrics
+
+
+async def test_counts_are_shared_through_redis(settings):
+    """Two app instances (as two pods) share one budget per IP through Redis."""
+    async with limited_app(settings, rate_limit_per_ip_per_minute=4, rate_limit_sync_seconds=0) as first:
+        async with limited_app(settings, rate_limit_per_ip_per_minute=4, rate_limit_sync_seconds=0) as second:
+            async with client_for(first) as a, client_for(second) as b:
+                assert [(await a.get("/products")).status_code for _ in range(2)] == [200, 200]
+                assert [(await b.get("/products")).status_code for _ in range(2)] == [200, 200]
+                assert_429(await a.get("/products"))
+                assert_429(await b.get("/products"))

@@ -27,7 +27,8 @@ async def test_app_runs_on_a_redis_cluster(settings, redis_cluster_factory, api)
         "redis_mode": "cluster", "redis_cluster_nodes": ",".join(cluster.addresses),
         "rate_limit_per_ip_per_minute": 1000, "rate_limit_per_user_per_minute": 5,
     })
-    application = create_app(cluster_settings)
+    # No in-process level, so every cached read really goes to the cluster.
+    application = create_app(cluster_settings.model_copy(update={"product_local_cache_seconds": 0}))
     async with LifespanManager(application):
         transport = httpx.ASGITransport(app=application, client=("192.0.2.9", 1234))
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
