@@ -83,11 +83,13 @@ def _reconcile(kube: Kube, body: dict[str, Any], settings: Settings, now: dateti
     cluster_nodes = redis.nodes if isinstance(redis, RedisResult) else list(sf.status.get("redisNodes") or [])
     image = rollout.image if isinstance(rollout, GateResult) else sf.status.get("image")
     version = rollout.version if isinstance(rollout, GateResult) else sf.status.get("version")
-    _apply_children(kube, sf, image, version, cluster_nodes)
+    apply_failures = _apply_children(kube, sf, image, version, cluster_nodes)
+    if apply_failures:
+        events.post(kube, sf, "ApplyFailed", "; ".join(apply_failures), warning=True)
     deployment = kube.get("Deployment", sf.namespace, sf.name)
 
     status, ready, requeue = _assemble_status(sf, generation, conditions, keys, redis, rollout, deployment,
-                                              image, version, cluster_nodes, settings, now)
+                                              image, version, cluster_nodes, settings, now, apply_failures)
     _write_status(kube, sf, old_status, status)
     metrics.READY.labels(sf.namespace, sf.name).set(1 if ready else 0)
     return Outcome(ready, requeue, status)
@@ -108,7 +110,7 @@ def _reason(exc: Exception, default: str) -> str:
 
 
 def _assemble_status(sf, generation, conditions, keys, redis, rollout, deployment, image, version, cluster_nodes,
-                     settings, now):
+                     settings, now, apply_failures=()):
     requeue = settings.resync_seconds
     if isinstance(keys, KeysResult):
         conditions.set(KEYS, keys.ready, keys.reason, keys.message)
@@ -147,12 +149,15 @@ def _assemble_status(sf, generation, conditions, keys, redis, rollout, deploymen
 
     problems = [f"{t}: {conditions.get(t)['message']}" for t in (KEYS, REDIS, MIGRATIONS)
                 if conditions.get(t)["status"] == "False"]
-    if problems:
+    if apply_failures:
+        conditions.set(DEGRADED, True, "ApplyFailed", "; ".join(apply_failures + problems))
+    elif problems:
         conditions.set(DEGRADED, True, "ComponentFailing", "; ".join(problems))
     else:
         conditions.set(DEGRADED, False, "AsExpected", "")
 
-    ready = all(conditions.is_true(t) for t in (KEYS, REDIS, MIGRATIONS)) and rolled_out and target_live
+    ready = all(conditions.is_true(t) for t in (KEYS, REDIS, MIGRATIONS)) and rolled_out and target_live \
+        and not apply_failures
     if ready:
         conditions.set(READY, True, "Available", f"version {version} serves with {dep_status.get('readyReplicas', 0)} ready replicas")
     else:
@@ -179,16 +184,27 @@ def _assemble_status(sf, generation, conditions, keys, redis, rollout, deploymen
     return status, ready, requeue
 
 
-def _apply_children(kube: Kube, sf: Storefront, image: str | None, version: str | None, nodes: list[str]) -> None:
+def _apply_children(kube: Kube, sf: Storefront, image: str | None, version: str | None, nodes: list[str]) -> list[str]:
+    """Applies every child; one that fails is reported and does not stop the others."""
+    failures: list[str] = []
     wanted = desired_children(sf, image, version, nodes)
     for child in wanted:
-        kube.apply(child)
+        try:
+            kube.apply(child)
+        except KubeError as exc:
+            metrics.FAILURES.labels("apply").inc()
+            log.warning("applying %s %s/%s failed: %s", child["kind"], sf.namespace, child["metadata"]["name"], exc)
+            failures.append(f"{child['kind']} {child['metadata']['name']}: {exc.details.get('message', exc)}")
     present = {c["kind"] for c in wanted}
     for kind in optional_kinds():
         if kind not in present:
-            existing = kube.get(kind, sf.namespace, sf.name)
-            if existing and _owned_by(existing, sf):
-                kube.delete(kind, sf.namespace, sf.name)
+            try:
+                existing = kube.get(kind, sf.namespace, sf.name)
+                if existing and _owned_by(existing, sf):
+                    kube.delete(kind, sf.namespace, sf.name)
+            except KubeError as exc:
+                failures.append(f"removing {kind} {sf.name}: {exc.details.get('message', exc)}")
+    return failures
 
 
 def _owned_by(obj: dict[str, Any], sf: Storefront) -> bool:

@@ -110,3 +110,17 @@ def test_pause_leaves_children_alone(kube, namespace):
     sf = kube.get("Storefront", namespace, "shop")
     assert condition(sf, "Progressing")["reason"] == "Paused"
     assert kube.get("Service", namespace, "shop") is None
+
+
+def test_a_child_that_cannot_be_applied_is_reported_and_the_rest_still_applied(kube, namespace):
+    # An immutable ConfigMap squatting on the name: the API server refuses every change to it.
+    kube.create({"apiVersion": "v1", "kind": "ConfigMap", "immutable": True,
+                 "metadata": {"name": "shop-config", "namespace": namespace}, "data": {"owner": "someone else"}})
+    create_storefront(kube, namespace)
+    reconcile(kube, namespace, "shop", SETTINGS)
+    sf = kube.get("Storefront", namespace, "shop")
+    degraded = condition(sf, "Degraded")
+    assert degraded["status"] == "True" and degraded["reason"] == "ApplyFailed" and "shop-config" in degraded["message"]
+    assert condition(sf, "Ready")["status"] == "False"
+    assert kube.get("Service", namespace, "shop") is not None and kube.get("ConfigMap", namespace, "shop-redis") is not None
+    assert any(e["reason"] == "ApplyFailed" for e in kube.list("Event", namespace))
