@@ -175,13 +175,19 @@ def wire_cluster(addresses: list[str], replicas_per_master: int = 0, password: s
         live_ids = {n.node_id: n for n in nodes}
         id_of = {f"{n.ip}:{n.port}": n.node_id for n in nodes}
         fresh = all(not any(v.slots for v in n.views()) for n in nodes)
+        if fresh and report.unreachable:
+            # Forming without them would shape the cluster around a node count that is wrong.
+            report.state = "fail"
+            report.message = f"waiting for {len(report.unreachable)} unreachable node(s) before forming the cluster"
+            report.nodes = [f"{n.ip}:{n.port}" for n in nodes]
+            return report
         if fresh:
             for epoch, node in enumerate(nodes, start=1):
                 try:
                     node.cmd("CLUSTER", "SET-CONFIG-EPOCH", epoch)
                 except redis.ResponseError:
                     pass  # already has an epoch or knows other nodes; collisions resolve themselves
-        _forget_departed(nodes, live_ids, report)
+        _forget_departed(nodes, live_ids, report.unreachable, report)
         _meet_all(nodes, id_of, report)
         _wait(lambda: _all_know_each_other(nodes, set(live_ids)), settle_seconds, "the nodes to know each other")
         if fresh:
@@ -211,12 +217,21 @@ def wire_cluster(addresses: list[str], replicas_per_master: int = 0, password: s
             node.close()
 
 
-def _forget_departed(nodes: list[_Node], live_ids: dict[str, _Node], report: ClusterReport) -> None:
-    """Removes ids no live node answers to (a replaced pod keeps its address but not its id)."""
+def _forget_departed(nodes: list[_Node], live_ids: dict[str, _Node], unreachable: list[str], report: ClusterReport) -> None:
+    """Forgets members that are gone for good, and only those: an id whose address now answers
+    with another id (a replaced pod), or one the cluster flags failed whose address is no longer
+    among the nodes at all. A node that is merely unreachable keeps its identity and its slots,
+    so it can come back without anyone having taken them over."""
+    live_addresses = {f"{n.ip}:{n.port}" for n in nodes}
+    waiting = set(unreachable)
     departed: set[str] = set()
     for node in nodes:
         for view in node.views():
-            if view.node_id not in live_ids:
+            if view.node_id in live_ids:
+                continue
+            replaced = view.address in live_addresses
+            gone = view.failed and view.address not in waiting
+            if replaced or gone:
                 departed.add(view.node_id)
     for dead in sorted(departed):
         for node in nodes:
@@ -276,7 +291,8 @@ def _heal(nodes: list[_Node], replicas_per_master: int, report: ClusterReport) -
     by_id = {n.node_id: n for n in nodes}
     live_views = [v for v in views if v.node_id in by_id and not v.failed]
     serving = [v for v in live_views if v.is_master and v.slots]
-    orphans = uncovered([r for v in serving for r in v.slots])
+    # Slots of a master that is only unreachable are not orphans: it keeps them until it returns.
+    orphans = uncovered([r for v in views if v.is_master for r in v.slots])
     empty = [v for v in live_views if v.is_master and not v.slots]
     if orphans and empty:
         taker = by_id[empty.pop(0).node_id]

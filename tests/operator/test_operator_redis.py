@@ -79,11 +79,34 @@ def test_a_replaced_node_is_healed(redis_cluster_factory):
     _usable(cluster)
 
 
-def test_unreachable_nodes_are_reported_not_waited_on(redis_cluster_factory):
+def test_no_cluster_is_formed_while_a_node_is_unreachable(redis_cluster_factory):
     cluster = redis_cluster_factory(3)
     cluster.nodes[2].stop()
     report = wire_cluster(cluster.addresses, timeout=0.5, settle_seconds=3)
     assert cluster.nodes[2].address in report.unreachable
+    assert not report.ok and "unreachable" in report.message
+    assert "cluster_slots_assigned:0" in cluster.cluster_info(cluster.nodes[0])
+
+
+def _node_ids(cluster):
+    return {redis.Redis(port=n.port, decode_responses=True).execute_command("CLUSTER", "MYID") for n in cluster.nodes}
+
+
+def test_a_node_that_is_only_down_keeps_its_identity_and_slots(redis_cluster_factory):
+    cluster = redis_cluster_factory(3)
+    assert wire_cluster(cluster.addresses).ok
+    ids = _node_ids(cluster)
+    down = cluster.nodes[1]
+    down.stop()  # keeps nodes.conf: a restart, not a replacement
+    wait_for(lambda: "cluster_state:fail" in cluster.cluster_info(cluster.nodes[0]), 20, message="the cluster to notice")
+    report = wire_cluster(cluster.addresses, timeout=0.5, settle_seconds=2)
+    assert not report.ok and down.address in report.unreachable
+    assert not [a for a in report.actions if a.startswith(("forgot", "gave", "spread"))], report.actions
+    down.start()
+    report = wire_cluster(cluster.addresses)
+    assert report.ok, report
+    assert _node_ids(cluster) == ids
+    _usable(cluster)
 
 
 # -- through a reconcile: discovery by pod selector, the ConfigMap the app reads, RedisReady ----
