@@ -170,3 +170,27 @@ def test_app_verifier_accepts_every_token_during_rotations(tmp_path):
 
     assert failures == []
     assert actions.count("activated") >= 2 and actions.count("pruned") >= 1, actions
+
+
+@pytest.mark.kube
+def test_a_restart_mid_rotation_resumes_the_same_timeline(kube, namespace, crds):
+    from storefront_operator.kube import Kube
+
+    settings = Settings(resync_seconds=2)
+    create_storefront(kube, namespace)
+    kube.merge_patch("Storefront", namespace, "shop", {"metadata": {"annotations": {ROTATE_ANNOTATION: "now"}}})
+    now = datetime.now(UTC)
+    reconcile(kube, namespace, "shop", settings, now=now)
+    keyset = read_keyset(kube.get("Secret", namespace, "shop-jwt-keys"))
+    assert len(keyset["keys"]) == 1, "a new Storefront's first key signs at once; the request is for later rotations"
+    kube.merge_patch("Storefront", namespace, "shop", {"metadata": {"annotations": {ROTATE_ANNOTATION: "again"}}})
+    reconcile(kube, namespace, "shop", settings, now=now + timedelta(seconds=1))
+    pending = [k["kid"] for k in read_keyset(kube.get("Secret", namespace, "shop-jwt-keys"))["keys"] if k["state"] == "pending"]
+    assert len(pending) == 1
+
+    restarted = Kube.from_kubeconfig(str(crds.kubeconfig))  # a new process: all it knows is in the API
+    reconcile(restarted, namespace, "shop", settings, now=now + timedelta(seconds=30))
+    keyset = read_keyset(kube.get("Secret", namespace, "shop-jwt-keys"))
+    assert [k["kid"] for k in keyset["keys"] if k["state"] == "pending"] == pending, "no second key, no early activation"
+    reconcile(restarted, namespace, "shop", settings, now=now + timedelta(seconds=92))
+    assert read_keyset(kube.get("Secret", namespace, "shop-jwt-keys"))["active_kid"] == pending[0]
