@@ -20,6 +20,9 @@ from app.core.metrics import UNHANDLED_EXCEPTIONS
 access_log = logging.getLogger("storefront.access")
 error_log = logging.getLogger("storefront.error")
 
+# Requests at least this slow are logged even when the access log is off.
+SLOW_REQUEST_SECONDS = 1.0
+
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
 
 
@@ -48,7 +51,7 @@ def client_ip_from(scope: Scope, trusted_proxy_count: int) -> str:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, trusted_proxy_count: int = 0, access_log_enabled: bool = True) -> None:
+    def __init__(self, app: ASGIApp, trusted_proxy_count: int = 0, access_log_enabled: bool = False) -> None:
         self.app = app
         self.trusted_proxy_count = trusted_proxy_count
         self.access_log_enabled = access_log_enabled
@@ -82,13 +85,14 @@ class RequestContextMiddleware:
             if not started:
                 await internal_error_response()(scope, receive, send_with_id)
         finally:
-            if self.access_log_enabled:
+            duration = time.perf_counter() - start
+            if self.access_log_enabled or duration >= SLOW_REQUEST_SECONDS:
                 route = scope.get("route")
-                access_log.info(
+                access_log.log(
+                    logging.WARNING if duration >= SLOW_REQUEST_SECONDS else logging.INFO,
                     "%s %s %s", scope["method"], scope["path"], status,
                     extra={"method": scope["method"], "path": scope["path"], "status": status,
-                           "route": getattr(route, "path", None),
-                           "duration_ms": round((time.perf_counter() - start) * 1000, 2)},
+                           "route": getattr(route, "path", None), "duration_ms": round(duration * 1000, 2)},
                 )
             request_context.actor.reset(actor_token)
             request_context.client_ip.reset(ip_token)

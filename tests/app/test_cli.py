@@ -30,6 +30,7 @@ def _env(database_url: str, redis_url: str, tmp_path: Path) -> dict[str, str]:
         "STOREFRONT_BLIND_INDEX_KEY": base64.b64encode(os.urandom(32)).decode(),
         "STOREFRONT_TERMINATION_LOG": str(tmp_path / "termination-log"),
         "STOREFRONT_GIT_SHA": "abc1234",
+        "STOREFRONT_ACCESS_LOG": "true",
     }
 
 
