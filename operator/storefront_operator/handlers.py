@@ -92,8 +92,9 @@ async def _sleep(wakeup: asyncio.Event, stopped: Any, delay: float) -> None:
             waiter.cancel()
 
 
+# Async on purpose: they run in the event loop, where asyncio.Event.set() is safe.
 @kopf.on.event(GROUP, VERSION, PLURAL)
-def storefront_changed(namespace: str, name: str, **_: Any) -> None:
+async def storefront_changed(namespace: str, name: str, **_: Any) -> None:
     RUNTIME.wake(namespace, name)
 
 
@@ -104,10 +105,10 @@ def _wake_owner(meta: Any, namespace: str) -> None:
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=CHILD_LABELS)
-def deployment_changed(meta: Any, namespace: str, **_: Any) -> None:
+async def deployment_changed(meta: Any, namespace: str, **_: Any) -> None:
     _wake_owner(meta, namespace)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=CHILD_LABELS)
-def job_changed(meta: Any, namespace: str, **_: Any) -> None:
+async def job_changed(meta: Any, namespace: str, **_: Any) -> None:
     _wake_owner(meta, namespace)

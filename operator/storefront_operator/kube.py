@@ -18,6 +18,7 @@ from .settings import FIELD_MANAGER, GROUP, PLURAL, VERSION
 
 # kind -> (apiVersion, plural, namespaced)
 KINDS: dict[str, tuple[str, str, bool]] = {
+    "Namespace": ("v1", "namespaces", False),
     "ConfigMap": ("v1", "configmaps", True),
     "Secret": ("v1", "secrets", True),
     "ServiceAccount": ("v1", "serviceaccounts", True),

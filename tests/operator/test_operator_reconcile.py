@@ -24,6 +24,9 @@ def _migrate_first_version(kube, namespace, name="shop"):
 
 
 def test_create_builds_every_child_owned_by_the_storefront(kube, namespace):
+    # Enforced Pod Security "restricted": the migration and app pods must still be admitted.
+    kube.merge_patch("Namespace", None, namespace, {"metadata": {"labels": {
+        "pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest"}}})
     sf = create_storefront(kube, namespace, ingress={"host": "shop.example.com", "className": "nginx"},
                            autoscaling={"minReplicas": 2, "maxReplicas": 5})
     outcome = _migrate_first_version(kube, namespace)
