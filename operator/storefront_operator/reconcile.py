@@ -188,6 +188,8 @@ def _apply_children(kube: Kube, sf: Storefront, image: str | None, version: str 
     """Applies every child; one that fails is reported and does not stop the others."""
     failures: list[str] = []
     wanted = desired_children(sf, image, version, nodes)
+    if sf.spec.autoscaling is not None:
+        _hand_replicas_to_hpa(kube, sf)
     for child in wanted:
         try:
             kube.apply(child)
@@ -205,6 +207,27 @@ def _apply_children(kube: Kube, sf: Storefront, image: str | None, version: str 
             except KubeError as exc:
                 failures.append(f"removing {kind} {sf.name}: {exc.details.get('message', exc)}")
     return failures
+
+
+HANDOVER_MANAGER = "storefront-operator-hpa-handover"
+
+
+def _hand_replicas_to_hpa(kube: Kube, sf: Storefront) -> None:
+    """When autoscaling is switched on, the operator stops setting spec.replicas. Dropped from
+    our apply while we still own it, the field would be removed and reset to 1 before the HPA
+    acts; so a separate field manager first takes it over at its current value."""
+    dep = kube.get("Deployment", sf.namespace, sf.name)
+    if dep is None:
+        return
+    owns_replicas = any(
+        entry.get("manager") == kube.field_manager and "f:replicas" in ((entry.get("fieldsV1") or {}).get("f:spec") or {})
+        for entry in dep["metadata"].get("managedFields") or [])
+    if not owns_replicas:
+        return
+    handover = Kube(kube.api, field_manager=HANDOVER_MANAGER)
+    handover.apply({"apiVersion": "apps/v1", "kind": "Deployment",
+                    "metadata": {"name": sf.name, "namespace": sf.namespace},
+                    "spec": {"replicas": dep["spec"].get("replicas", 1)}})
 
 
 def _owned_by(obj: dict[str, Any], sf: Storefront) -> bool:

@@ -127,3 +127,13 @@ def test_a_child_that_cannot_be_applied_is_reported_and_the_rest_still_applied(k
     assert condition(sf, "Ready")["status"] == "False"
     assert kube.get("Service", namespace, "shop") is not None and kube.get("ConfigMap", namespace, "shop-redis") is not None
     assert any(e["reason"] == "ApplyFailed" for e in kube.list("Event", namespace))
+
+
+def test_switching_on_autoscaling_keeps_the_current_replica_count(kube, namespace):
+    create_storefront(kube, namespace, replicas=4)
+    _migrate_first_version(kube, namespace)
+    assert kube.get("Deployment", namespace, "shop")["spec"]["replicas"] == 4
+    kube.merge_patch("Storefront", namespace, "shop", {"spec": {"autoscaling": {"minReplicas": 2, "maxReplicas": 6}}})
+    reconcile(kube, namespace, "shop", SETTINGS)
+    assert kube.get("HorizontalPodAutoscaler", namespace, "shop") is not None
+    assert kube.get("Deployment", namespace, "shop")["spec"]["replicas"] == 4, "must not fall back to 1 before the HPA acts"
