@@ -70,6 +70,7 @@ async def storefront_loop(namespace: str, name: str, stopped: Any, logger: loggi
                     RECONCILE_TIMEOUT)
                 failures = 0
                 if outcome is None:
+                    _forget_metrics(namespace, name)
                     return
                 delay = outcome.requeue_after
             except Exception as exc:  # noqa: BLE001 - one failing Storefront must keep retrying, not die
@@ -80,6 +81,13 @@ async def storefront_loop(namespace: str, name: str, stopped: Any, logger: loggi
             await _sleep(wakeup, stopped, delay)
     finally:
         RUNTIME.forget(namespace, name)
+
+
+def _forget_metrics(namespace: str, name: str) -> None:
+    try:
+        metrics.READY.remove(namespace, name)
+    except KeyError:
+        pass
 
 
 async def _sleep(wakeup: asyncio.Event, stopped: Any, delay: float) -> None:

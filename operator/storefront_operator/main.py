@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import kopf
 from prometheus_client import start_http_server
 
@@ -9,10 +11,24 @@ from . import handlers  # noqa: F401 - registers the handlers
 from .runtime import RUNTIME
 
 
+WAKE_UP_HANDLERS = ("storefront_changed", "deployment_changed", "job_changed")
+
+
+class _QuietWakeUps(logging.Filter):
+    """Drops Kopf's "Handler 'x' succeeded" line for the wake-up handlers: one per watch event
+    would drown the log; their failures still pass."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (message.endswith("succeeded.") and any(f"'{h}'" in message for h in WAKE_UP_HANDLERS))
+
+
 def _configure_logging() -> None:
     # Kopf's own JSON formatter: one object a line, and it knows how to render the Kubernetes
     # object references Kopf attaches to its log records.
     kopf.configure(log_format=kopf.LogFormat.JSON, log_refkey="object")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_QuietWakeUps())
 
 
 def main() -> None:

@@ -273,3 +273,6 @@ def _write_status(kube: Kube, sf: Storefront, old: dict[str, Any], new: dict[str
     if not status_changed(old, new):
         return  # unchanged: writing would only wake every watcher for nothing
     kube.merge_patch(KIND, sf.namespace, sf.name, {"status": new}, subresource="status")
+    summary = {c["type"]: f"{c['status']}/{c['reason']}" for c in new.get("conditions") or []}
+    log.info("status updated", extra={"storefront": f"{sf.namespace}/{sf.name}", "generation": new.get("observedGeneration"),
+                                      "version": new.get("version"), "conditions": summary})
