@@ -1,5 +1,6 @@
-"""Profiles the hot paths with pyinstrument: authenticated ``GET /products`` (the hottest) and
-``POST /auth/login`` (to see what a login costs besides argon2).
+"""Profiles the hot paths with pyinstrument: authenticated ``GET /products`` (the hottest),
+``GET /users/me`` (a read whose token is verified) and ``POST /auth/login`` (to see what a
+login costs besides argon2).
 
 ``python -m bench profile`` writes the reports into docs/BENCHMARKS.md. Real PostgreSQL and
 Redis from the harness; the app built by ``create_app`` from the same environment the other
@@ -45,6 +46,13 @@ async def _profile(token: str, email: str, reads: int, logins: int) -> dict:
                 await client.get("/products", headers=headers)
             profiler.stop()
             out["reads"] = profiler.output_text(unicode=True, color=False, show_all=False)
+
+            profiler = Profiler(interval=0.0005, async_mode="enabled")
+            profiler.start()
+            for _ in range(reads // 4):
+                (await client.get("/users/me", headers=headers)).raise_for_status()
+            profiler.stop()
+            out["me"] = profiler.output_text(unicode=True, color=False, show_all=False)
 
             body = {"email": email, "password": api.PASSWORD}
             (await client.post("/auth/login", json=body)).raise_for_status()
@@ -101,6 +109,7 @@ def run(ctx: Context) -> Section:
     section.tables.append(t)
     section.note("Reports below: pyinstrument, wall time of the event-loop thread, library frames folded.")
     section.blocks.append((f"GET /products with a token, {reads} requests in a row:", _trim(out["reads"])))
+    section.blocks.append((f"GET /users/me (token verified), {reads // 4} requests in a row:", _trim(out["me"])))
     section.blocks.append((f"POST /auth/login, {logins} requests in a row:", _trim(out["login"])))
     return section
 
