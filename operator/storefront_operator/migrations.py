@@ -52,14 +52,29 @@ def backoff(settings: Settings, failures: int) -> timedelta:
     return timedelta(seconds=min(seconds, settings.migration_backoff_cap_seconds))
 
 
-def schema_revision(kube: Kube, namespace: str, job_name: str) -> str | None:
-    """The revision `app.cli migrate` wrote to its termination message, when a pod reported it."""
+def _termination_messages(kube: Kube, namespace: str, job_name: str, succeeded: bool) -> list[str]:
+    """What `app.cli migrate` wrote to /dev/termination-log, from the Job's pods that ended
+    with (succeeded) or without (failed) success."""
+    messages = []
     for pod in kube.list("Pod", namespace, label_selector=f"batch.kubernetes.io/job-name={job_name}"):
         for status in (pod.get("status") or {}).get("containerStatuses") or []:
             terminated = (status.get("state") or {}).get("terminated") or {}
-            if terminated.get("exitCode") == 0 and (terminated.get("message") or "").strip():
-                return terminated["message"].strip().splitlines()[-1][:128]
-    return None
+            message = (terminated.get("message") or "").strip()
+            if message and "exitCode" in terminated and (terminated["exitCode"] == 0) == succeeded:
+                messages.append(message.splitlines()[-1])
+    return messages
+
+
+def schema_revision(kube: Kube, namespace: str, job_name: str) -> str | None:
+    """The revision the migration reached, when a pod reported it."""
+    messages = _termination_messages(kube, namespace, job_name, succeeded=True)
+    return messages[0][:128] if messages else None
+
+
+def failure_detail(kube: Kube, namespace: str, job_name: str) -> str | None:
+    """Why the migration itself failed (e.g. "migration failed: OperationalError: ..."), when reported."""
+    messages = _termination_messages(kube, namespace, job_name, succeeded=False)
+    return messages[-1][:300] if messages else None
 
 
 def deployed(sf: Storefront, kube: Kube) -> tuple[str | None, str | None]:
@@ -133,6 +148,9 @@ def gate(kube: Kube, sf: Storefront, settings: Settings, now: datetime) -> GateR
     metrics.MIGRATIONS.labels("failed").inc()
     retry_at = now + backoff(settings, attempt)
     reason = detail or "the migration Job failed"
+    cause = failure_detail(kube, sf.namespace, name)
+    if cause:
+        reason = f"{reason} ({cause})"
     state.update({"attempt": attempt + 1, "lastFailureTime": stamp(now), "lastFailureReason": reason[:512],
                   "jobName": migration_job_name(sf, spec.target, attempt + 1)})
     events.post(kube, sf, "MigrationFailed",

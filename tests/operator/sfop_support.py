@@ -56,15 +56,7 @@ def complete_job(kube, namespace: str, name: str, revision: str | None = None) -
     from datetime import UTC, datetime
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     if revision:
-        pods = wait_for(lambda: kube.list("Pod", namespace, label_selector=f"batch.kubernetes.io/job-name={name}"),
-                        20, message=f"the pod of Job {name}")
-        pod = pods[0]
-        kube.merge_patch("Pod", namespace, pod["metadata"]["name"], {"status": {
-            "phase": "Succeeded",
-            "containerStatuses": [{"name": "migrate", "image": pod["spec"]["containers"][0]["image"], "imageID": "",
-                                   "ready": False, "restartCount": 0,
-                                   "state": {"terminated": {"exitCode": 0, "reason": "Completed", "message": revision,
-                                                            "startedAt": now, "finishedAt": now}}}]}}, subresource="status")
+        terminate_job_pod(kube, namespace, name, 0, revision)
     # The Job controller may already have set startTime, which may not change afterwards.
     start = (kube.get("Job", namespace, name).get("status") or {}).get("startTime") or now
     kube.merge_patch("Job", namespace, name, {"status": {
@@ -72,6 +64,22 @@ def complete_job(kube, namespace: str, name: str, revision: str | None = None) -
         "conditions": [
             {"type": "SuccessCriteriaMet", "status": "True", "lastProbeTime": now, "lastTransitionTime": now},
             {"type": "Complete", "status": "True", "lastProbeTime": now, "lastTransitionTime": now}]}}, subresource="status")
+
+
+def terminate_job_pod(kube, namespace: str, job: str, exit_code: int, message: str) -> None:
+    """Reports the Job's pod terminated with ``message`` in its termination log, as a kubelet would."""
+    from datetime import UTC, datetime
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    pods = wait_for(lambda: kube.list("Pod", namespace, label_selector=f"batch.kubernetes.io/job-name={job}"),
+                    20, message=f"the pod of Job {job}")
+    pod = pods[0]
+    kube.merge_patch("Pod", namespace, pod["metadata"]["name"], {"status": {
+        "phase": "Succeeded" if exit_code == 0 else "Failed",
+        "containerStatuses": [{"name": "migrate", "image": pod["spec"]["containers"][0]["image"], "imageID": "",
+                               "ready": False, "restartCount": 0,
+                               "state": {"terminated": {"exitCode": exit_code, "reason": "Completed" if exit_code == 0 else "Error",
+                                                        "message": message, "startedAt": now, "finishedAt": now}}}]}},
+        subresource="status")
 
 
 def fail_job(kube, namespace: str, name: str, reason: str = "BackoffLimitExceeded",

@@ -9,7 +9,7 @@ import pytest
 from storefront_operator.kube import Kube
 from storefront_operator.reconcile import reconcile
 from storefront_operator.settings import Settings
-from sfop_support import complete_job, condition, create_storefront, fail_job
+from sfop_support import complete_job, condition, create_storefront, fail_job, terminate_job_pod
 
 pytestmark = pytest.mark.kube
 SETTINGS = Settings(resync_seconds=2, migration_backoff_seconds=30, migration_backoff_cap_seconds=120)
@@ -67,12 +67,14 @@ def test_failed_job_keeps_the_old_image_reports_and_backs_off(kube, namespace):
     _bump(kube, namespace)
     reconcile(kube, namespace, "shop", SETTINGS)
     first = _job_name(kube, namespace)
+    terminate_job_pod(kube, namespace, first, 1, "migration failed: OperationalError: connection refused")
     fail_job(kube, namespace, first)
     now = datetime.now(UTC)
     reconcile(kube, namespace, "shop", SETTINGS, now=now)
     sf = kube.get("Storefront", namespace, "shop")
     cond = condition(sf, "MigrationsSucceeded")
     assert cond["status"] == "False" and cond["reason"] == "MigrationFailed" and "BackoffLimitExceeded" in cond["message"]
+    assert "OperationalError: connection refused" in cond["message"]
     assert condition(sf, "Degraded")["status"] == "True"
     assert _image(kube, namespace) == OLD
     assert sf["status"]["version"] == "1.0.0"
