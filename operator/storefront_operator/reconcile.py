@@ -71,6 +71,10 @@ def _reconcile(kube: Kube, body: dict[str, Any], settings: Settings, now: dateti
     _ensure_app_secrets(kube, sf)
     keys = _step(lambda: reconcile_keys(kube, sf, settings, now), "keys")
     redis = _step(lambda: reconcile_redis(kube, sf, settings), "redis")
+    if isinstance(redis, RedisResult):
+        changes = [a for a in redis.actions if not a.startswith("skipped")]
+        if changes:
+            events.post(kube, sf, "RedisClusterWired", "; ".join(changes), warning=not redis.ready)
     db_problem = _database_problem(kube, sf)
     if db_problem:
         image, version = sf.status.get("image"), sf.status.get("version")

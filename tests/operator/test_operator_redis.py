@@ -144,6 +144,8 @@ def test_reconcile_forms_and_heals_the_cluster_and_hands_over_the_nodes(kube, na
     assert sorted(data["STOREFRONT_REDIS_CLUSTER_NODES"].split(",")) == sorted(cluster.addresses)
     for node in cluster.nodes:
         assert "cluster_state:ok" in cluster.cluster_info(node)
+    wired = [e for e in kube.list("Event", namespace) if e["reason"] == "RedisClusterWired"]
+    assert wired and "assigned slots" in wired[0]["message"]
 
     cluster.nodes[0].wipe()
     cluster.nodes[0].start()
