@@ -8,6 +8,9 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
+from sqlalchemy import text
+
+from app.core.db import get_sessionmaker
 from app.main import create_app
 
 PROBLEM = "application/problem+json"
@@ -36,6 +39,12 @@ async def faulty_client(settings):
     @application.get("/test/slow")
     async def slow() -> dict:
         await asyncio.sleep(5)
+        return {}
+
+    @application.get("/test/slow-sql")
+    async def slow_sql() -> dict:
+        async with get_sessionmaker()() as session:
+            await session.execute(text("SELECT pg_sleep(5)"))
         return {}
 
     @application.post("/test/echo")
@@ -88,6 +97,14 @@ async def test_slow_request_is_504(faulty_client):
     r = await faulty_client.get("/test/slow")
     assert_problem(r, 504)
     assert loop.time() - start < 3
+
+
+async def test_timeout_during_a_query_leaves_the_pool_usable(faulty_client):
+    assert_problem(await faulty_client.get("/test/slow-sql"), 504)
+    # The cancelled query's connection must not poison the pool for the next requests.
+    for i in range(25):  # distinct searches: each one a query of its own, none from the cache
+        r = await faulty_client.get("/products", params={"q": f"nothing-{i}"})
+        assert r.status_code == 200, r.text
 
 
 async def test_declared_body_over_limit_is_413(faulty_client):
