@@ -29,8 +29,20 @@ def _viewer(principal: Principal) -> service.Viewer:
     return service.Viewer(user_id=principal.user_id, is_admin=principal.is_admin)
 
 
+PLACE_ORDER_DESCRIPTION = """\
+Prices and the total come from the current catalog; stock is taken for every line in one
+transaction, or for none (409 `insufficient-stock`, with `available` and `requested`).
+Repeated products are merged into one line.
+
+With an `Idempotency-Key`, a retry with the same key and the same items returns the order the
+first request created (201 again, with `Idempotent-Replayed: true`), even when the retries race
+each other; the same key with other items is a 422 `idempotency-key-reused`. Keys are per user.
+A request that failed (for example 409) leaves nothing behind, so its retry runs anew.
+"""
+
+
 @router.post("", response_model=OrderOut, status_code=status.HTTP_201_CREATED, summary="Place an order",
-             responses=problem_responses(401, 403, 409, 422))
+             description=PLACE_ORDER_DESCRIPTION, responses=problem_responses(401, 403, 409, 422))
 async def place_order(data: OrderCreate, session: Session, principal: User, response: Response,
                       idempotency_key: IdempotencyKey = None) -> OrderOut:
     order, replayed = await service.place_order(session, user_id=principal.user_id, data=data,
