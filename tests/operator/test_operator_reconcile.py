@@ -57,6 +57,7 @@ def test_create_builds_every_child_owned_by_the_storefront(kube, namespace):
     make_deployment_available(kube, namespace, "shop")
     outcome = reconcile(kube, namespace, "shop", SETTINGS)
     assert outcome.ready, outcome.status["conditions"]
+    assert kube.get("Secret", namespace, "shop-app-secrets")["data"] == app_secrets["data"], "never regenerated"
     ready = condition(kube.get("Storefront", namespace, "shop"), "Ready")
     assert ready["status"] == "True" and ready["observedGeneration"] == 1
 
