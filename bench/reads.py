@@ -3,7 +3,8 @@ stack, against a bare FastAPI endpoint serving the same body on the same uvicorn
 
 Method: one uvicorn worker per server (the same flags for all, see ``bench.services.Server``);
 wrk with one thread and 32 connections on loopback. Runs are interleaved (bare, app, variants,
-then again) so drift on the shared machine hits every variant alike. With one saturated
+then again, each round starting at another variant) so drift on the shared machine hits every
+variant alike. With one saturated
 worker, 1/throughput is the server's time per request, so a layer's cost is
 ``1/rps(full) − 1/rps(full without that layer)``, attributed by starting app variants with
 that one middleware removed (``BENCH_DROP_MIDDLEWARE``).
@@ -79,7 +80,8 @@ def run(ctx: Context) -> Section:
             wrk.run(v.server.url + v.path, seconds=2, connections=CONNECTIONS, headers=headers if v.auth else None)
         results: dict[str, list[wrk.WrkResult]] = {v.label: [] for v in variants}
         for r in range(ctx.repeats):
-            for v in variants:
+            shift = r * len(variants) // ctx.repeats  # each round starts elsewhere: no variant always runs first
+            for v in variants[shift:] + variants[:shift]:
                 res = wrk.run(v.server.url + v.path, seconds=seconds, connections=CONNECTIONS,
                               headers=headers if v.auth else None)
                 results[v.label].append(res)
@@ -88,7 +90,8 @@ def run(ctx: Context) -> Section:
         cpu: dict[str, list[float]] = {v.label: [] for v in variants}
         bare_env = {**ds.env, "BENCH_BARE_PAYLOAD_FILE": str(payload)}
         for r in range(ctx.repeats):
-            for v in variants:
+            shift = r * len(variants) // ctx.repeats
+            for v in variants[shift:] + variants[:shift]:
                 is_bare = v is variants[0]
                 drop = "" if is_bare or v.removed is None or v.removed.startswith("(the") else (
                     ",".join(middleware) if v.removed == "(all middleware)" else v.removed)
