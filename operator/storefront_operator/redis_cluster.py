@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 SLOTS = 16384
 
@@ -109,8 +112,10 @@ class _Node:
         self.ip = socket.gethostbyname(host.strip("[]"))
         self.port = int(port)
         self.node_id = ""
+        # No client-side retries: the reconcile loop is the retry, and each retry would multiply
+        # the time an unreachable node holds a worker.
         self.client = redis.Redis(host=self.ip, port=self.port, password=password, socket_timeout=timeout,
-                                  socket_connect_timeout=timeout, decode_responses=True)
+                                  socket_connect_timeout=timeout, decode_responses=True, retry=Retry(NoBackoff(), 0))
 
     def cmd(self, *args):
         return self.client.execute_command(*args)
@@ -146,15 +151,27 @@ def _wait(check, timeout: float, what: str) -> None:
 
 
 def _connect(addresses: list[str], password: str | None, timeout: float, report: ClusterReport) -> list[_Node]:
-    nodes = []
-    for address in sorted(set(addresses)):
+    """Connects to every node at once, so unreachable nodes cost one timeout, not one each."""
+    def attempt(address: str) -> _Node | Exception:
         try:
             node = _Node(address, password, timeout)
             node.node_id = node.myid()
-            nodes.append(node)
+            return node
         except (redis.RedisError, OSError) as exc:
+            return exc
+
+    targets = sorted(set(addresses))
+    if not targets:
+        return []
+    with ThreadPoolExecutor(max_workers=min(16, len(targets))) as pool:
+        results = list(pool.map(attempt, targets))
+    nodes = []
+    for address, result in zip(targets, results):
+        if isinstance(result, Exception):
             report.unreachable.append(address)
-            report.actions.append(f"skipped unreachable {address}: {exc.__class__.__name__}")
+            report.actions.append(f"skipped unreachable {address}: {result.__class__.__name__}")
+        else:
+            nodes.append(result)
     return nodes
 
 

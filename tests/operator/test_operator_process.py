@@ -117,10 +117,24 @@ def test_create_to_ready(operator_process, kube, crds, namespace):
     wait_for(lambda: kube.get("Deployment", namespace, "shop") is None, 60, message="the Deployment to be collected")
 
 
+def _blackholed_redis_pod(kube, namespace, index):
+    name = f"slow-redis-{index}"
+    kube.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace, "labels": {"app": "slow-redis"}},
+                 "spec": {"automountServiceAccountToken": False, "containers": [{"name": "redis", "image": "redis:7"}]}})
+    # TEST-NET-1 (RFC 5737): nothing answers, so every connection attempt runs into its timeout.
+    kube.merge_patch("Pod", namespace, name, {"status": {"phase": "Running", "podIP": f"192.0.2.{index + 1}",
+                                                         "podIPs": [{"ip": f"192.0.2.{index + 1}"}]}}, subresource="status")
+
+
 def test_a_broken_storefront_does_not_block_others(operator_process, kube, namespace):
     # Cluster-mode Redis behind a Service with no endpoints, and no database Secret: never ready.
     create_storefront(kube, namespace, name="broken", with_db_secret=False,
                       redis={"mode": "cluster", "nodes": {"serviceName": "nowhere"}})
+    # Redis nodes that never answer: each of its reconciles spends the Redis timeouts.
+    wait_for(lambda: kube.get("ServiceAccount", namespace, "default"), 30, message="the default ServiceAccount")
+    for i in range(3):
+        _blackholed_redis_pod(kube, namespace, i)
+    create_storefront(kube, namespace, name="slow", redis={"mode": "cluster", "nodes": {"selector": {"app": "slow-redis"}}})
     create_storefront(kube, namespace, name="good", migrations={"enabled": False})
     wait_for(lambda: kube.get("Deployment", namespace, "good"), 30, message="the good Storefront's Deployment")
     make_deployment_available(kube, namespace, "good")
@@ -128,6 +142,8 @@ def test_a_broken_storefront_does_not_block_others(operator_process, kube, names
     broken = wait_for(lambda: condition(kube.get("Storefront", namespace, "broken"), "RedisReady"), 30)
     assert broken["status"] == "False" and broken["reason"] == "NoNodes"
     assert condition(kube.get("Storefront", namespace, "broken"), "Degraded")["status"] == "True"
+    slow = wait_for(lambda: condition(kube.get("Storefront", namespace, "slow"), "RedisReady"), 60)
+    assert slow["status"] == "False", slow
 
 
 def test_metrics_and_health(operator_process):
