@@ -8,8 +8,8 @@ kubelet's part (pods finishing, becoming Ready) is played by ``bench.kubelet_sim
 
 from __future__ import annotations
 
-import json
 import base64
+import json
 import time
 
 import pytest
@@ -37,8 +37,10 @@ def kube(control_plane):
 
 
 @pytest.fixture
-def operator(control_plane, tmp_path):
-    process = OperatorProcess(control_plane.kubeconfig, tmp_path / "operator.log")
+def operator(control_plane, tmp_path, namespace):
+    # Watching only this test's namespace: Storefronts other suites left behind are not ours.
+    process = OperatorProcess(control_plane.kubeconfig, tmp_path / "operator.log",
+                              STOREFRONT_OPERATOR_NAMESPACES=namespace)
     yield process
     process.stop()
 
