@@ -11,6 +11,11 @@ DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' https:; style
             "img-src 'self' data: https:; font-src 'self' https:; worker-src 'self' blob:; frame-ancestors 'none'; "
             "base-uri 'none'")
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+NO_STORE = (b"cache-control", b"no-store")
+
+
+def _has_credentials(scope: Scope) -> bool:
+    return any(name in (b"authorization", b"x-api-key") for name, _ in scope["headers"])
 
 
 def _headers(csp: str, hsts_max_age: int) -> list[tuple[bytes, bytes]]:
@@ -36,11 +41,19 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = self.docs_headers if scope["path"] in DOCS_PATHS else self.api_headers
+        path = scope["path"]
+        extra = self.docs_headers if path in DOCS_PATHS else self.api_headers
+        if path.startswith("/auth/") or _has_credentials(scope):
+            # Tokens and per-user data must not be kept by browsers or shared caches.
+            extra = [*extra, NO_STORE]
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), *extra]
+                headers = message.get("headers", ())
+                if NO_STORE in extra and any(name == b"cache-control" for name, _ in headers):
+                    message["headers"] = [*headers, *(h for h in extra if h is not NO_STORE)]
+                else:
+                    message["headers"] = [*headers, *extra]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

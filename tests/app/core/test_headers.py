@@ -38,6 +38,14 @@ async def test_security_headers_on_success_and_error(client):
         assert "default-src 'none'" in r.headers["content-security-policy"]
 
 
+async def test_credentialed_and_auth_responses_are_not_stored(client, api):
+    user = await api.user()
+    assert (await client.get("/orders", headers=user.headers)).headers["cache-control"] == "no-store"
+    r = await client.post("/auth/login", json={"email": user.email, "password": user.password})
+    assert r.headers["cache-control"] == "no-store"
+    assert "cache-control" not in (await client.get("/products")).headers
+
+
 async def test_docs_get_a_csp_that_lets_them_render(client):
     r = await client.get("/docs")
     assert "script-src" in r.headers["content-security-policy"]
