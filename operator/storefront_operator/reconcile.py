@@ -143,6 +143,8 @@ def _assemble_status(sf, generation, conditions, keys, redis, rollout, deploymen
 
     if migrating:
         conditions.set(PROGRESSING, True, "Migrating", f"migrating the database for version {sf.spec.version}")
+    elif deployment is None and conditions.get(MIGRATIONS)["status"] == "False":
+        conditions.set(PROGRESSING, False, "Blocked", conditions.get(MIGRATIONS)["message"])
     elif deployment is None:
         conditions.set(PROGRESSING, True, "WaitingForDeployment", "the Deployment is not created yet")
     elif not rolled_out:

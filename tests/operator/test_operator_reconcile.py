@@ -103,6 +103,7 @@ def test_missing_database_secret_is_reported_not_raised(kube, namespace):
     sf = kube.get("Storefront", namespace, "shop")
     assert condition(sf, "MigrationsSucceeded")["reason"] == "DatabaseSecretNotFound"
     assert condition(sf, "Degraded")["status"] == "True"
+    assert condition(sf, "Progressing")["reason"] == "Blocked"
     assert kube.list("Job", namespace) == []
     events = kube.list("Event", namespace)
     assert any(e["reason"] == "DatabaseSecretNotFound" and e["type"] == "Warning" for e in events)
