@@ -23,13 +23,13 @@ from app.core.metrics import instrument_engine
 from app.core.migrations import head_revision
 from app.core.redis import close_redis, init_redis
 from app.core.security.runtime import start_security, stop_security
-from app.services import cache as product_cache
 from app.middleware.body_limit import BodyLimitMiddleware
 from app.middleware.metrics import MetricsMiddleware
 from app.middleware.rate_limit import Limits, RateLimitMiddleware
 from app.middleware.request_context import RequestContextMiddleware
 from app.middleware.security_headers import SecurityHeadersMiddleware
 from app.middleware.timeout import TimeoutMiddleware
+from app.services import cache as product_cache
 
 DESCRIPTION = """\
 The Storefront commerce API: accounts and sessions, API keys, the product catalog and orders.

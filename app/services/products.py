@@ -12,7 +12,6 @@ from sqlalchemy import delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import get_sessionmaker
-
 from app.core.errors import NotFound
 from app.models.product import Product
 from app.schemas.common import Page

@@ -7,7 +7,6 @@ import asyncio
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-
 from sqlalchemy import text
 
 from app.core.db import get_sessionmaker
