@@ -19,6 +19,7 @@ BENCHMARKS = {
     "operator": "bench.operator_ready",
     "rotation": "bench.rotation",
     "profile": "bench.profile",
+    "before-after": "bench.before_after",
 }
 
 

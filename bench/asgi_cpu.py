@@ -78,7 +78,7 @@ if __name__ == "__main__":
 
 
 def measure(env: dict, *, factory: str = "bench.apps:storefront_app", path: str = "/products",
-            token: str | None = None, requests: int = 3000, drop: str = "") -> dict:
+            token: str | None = None, requests: int = 3000, drop: str = "", cwd: str | None = None) -> dict:
     """Runs one measurement in a fresh process with the app's environment."""
     import subprocess
 
@@ -87,7 +87,7 @@ def measure(env: dict, *, factory: str = "bench.apps:storefront_app", path: str 
     args = [PY, "-m", "bench.asgi_cpu", "--factory", factory, "--path", path, "--requests", str(requests)]
     if token:
         args += ["--token", token]
-    out = subprocess.run(args, env={**env, "BENCH_DROP_MIDDLEWARE": drop}, cwd=ROOT, capture_output=True, text=True,
+    out = subprocess.run(args, env={**env, "BENCH_DROP_MIDDLEWARE": drop}, cwd=cwd or ROOT, capture_output=True, text=True,
                          timeout=600)
     line = next((l for l in out.stdout.splitlines() if l.startswith("BENCH-RESULT ")), None)
     if out.returncode != 0 or line is None:

@@ -77,11 +77,12 @@ class Datastores:
 class Server:
     """One ASGI app under uvicorn; the same flags for the app and for the baseline."""
 
-    def __init__(self, factory: str, env: dict[str, str], log: Path, workers: int = 1):
+    def __init__(self, factory: str, env: dict[str, str], log: Path, workers: int = 1, cwd: Path = ROOT):
         self.factory = factory
         self.env = env
         self.log = log
         self.workers = workers
+        self.cwd = cwd  # ``python -m`` puts it first on sys.path: another checkout's app/ is served from there
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
 
@@ -94,7 +95,7 @@ class Server:
             [PY, "-m", "uvicorn", "--factory", self.factory, "--host", "127.0.0.1", "--port", str(self.port),
              "--workers", str(self.workers), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
              "--log-level", "warning", "--timeout-graceful-shutdown", "5"],
-            self.log, env=self.env, cwd=ROOT,
+            self.log, env=self.env, cwd=self.cwd,
         )
         deadline = time.monotonic() + timeout
         while not self._answers():
@@ -151,7 +152,8 @@ class Workdir:
         self.stack.callback(ds.stop)
         return ds
 
-    def server(self, factory: str, env: dict[str, str], name: str, workers: int = 1, **extra_env: str) -> Server:
-        server = Server(factory, {**env, **extra_env}, self.path / f"{name}.log", workers).start()
+    def server(self, factory: str, env: dict[str, str], name: str, workers: int = 1, cwd: Path = ROOT,
+               **extra_env: str) -> Server:
+        server = Server(factory, {**env, **extra_env}, self.path / f"{name}.log", workers, cwd).start()
         self.stack.callback(server.stop)
         return server
