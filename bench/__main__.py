@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     names = args.names or list(BENCHMARKS)
 
     failed = []
+    verdicts: list[tuple[str, str, str]] = []
     if not args.no_write:
         report.write_section("environment", "Environment of the last run", machine.markdown())
     for name in names:
@@ -54,11 +55,22 @@ def main(argv: list[str] | None = None) -> int:
             failed.append(name)
             continue
         section.measured = section.measured or machine.short()
+        verdicts += section.verdicts
         text = section.markdown()
         print(f"\n## {section.heading}\n\n{text}", flush=True)
         if not args.no_write:
             report.write_section(name, section.heading, text)
         ctx.log(f"{name}: done in {time.monotonic() - t0:.0f}s")
+    if verdicts:
+        summary = report.Table("Targets of SPEC §7", ["target", "measured", "verdict"])
+        for row in verdicts:
+            summary.add(*row)
+        print(f"\n{summary.markdown()}", flush=True)
+        # Only a run of every benchmark speaks for all targets at once.
+        if not args.no_write and not failed and set(names) == set(BENCHMARKS):
+            report.write_section("summary", "Targets at a glance",
+                                 f"From `{ctx.command('').replace('bench  ', 'bench ').rstrip()}`, "
+                                 f"{machine.now_utc()}.\n\n{summary.markdown()}\n")
     if failed:
         ctx.log(f"failed: {', '.join(failed)}")
         return 1

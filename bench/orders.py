@@ -86,6 +86,11 @@ def _section(ctx: Context, contended: list[Outcome], spread: list[Outcome],
     section.tables.append(table)
     exact = all(o.created == STOCK and o.refused == ORDERS - STOCK and o.other == 0 for o in contended)
     stock_zero = all(api_stock == 0 and db_stock == 0 and sold == STOCK for api_stock, db_stock, sold in checks)
+    section.verdicts.append((f"{ORDERS} concurrent orders for stock {STOCK}: exactly {STOCK} succeed, stock 0",
+                             f"{'/'.join(str(o.created) for o in contended)} succeeded, final stock "
+                             f"{'/'.join(str(d) for _a, d, _s in checks)}; "
+                             f"{Spread.of(o.rps for o in contended).median:.0f} orders/s",
+                             "met" if exact and stock_zero else "NOT met"))
     section.note(f"Exactly {STOCK} of {ORDERS} succeed in every run: {'yes' if exact else 'NO'} "
                  f"(201/409/other per run listed above).")
     section.note(f"Stock after each run (API, PostgreSQL) and units sold in PostgreSQL: "

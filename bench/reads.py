@@ -151,6 +151,9 @@ def _section(ctx: Context, variants: list[Variant], results: dict[str, list[wrk.
 
     ratio = ratios(full_rps, bare_rps)
     verdict = "met" if ratio.median >= TARGET else "NOT met"
+    section.verdicts.append((f"authenticated GET /products ≥ {TARGET:.0%} of a bare endpoint",
+                             f"{ratio.median:.0%} ({ratio.low:.0%}–{ratio.high:.0%}); p99 "
+                             f"{Spread.of(r.p99_ms for r in results[full.label]).median:.1f} ms", verdict))
     section.note(f"Target ≥ {TARGET:.0%} of the bare endpoint: {verdict} (median {ratio.median:.0%}, "
                  f"range {ratio.low:.0%}–{ratio.high:.0%}).")
     section.note(f"Middleware, outermost first: {', '.join(middleware) or 'none'}. Single-layer costs need not add "

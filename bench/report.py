@@ -43,6 +43,7 @@ class Section:
     tables: list[Table] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     blocks: list[tuple[str, str]] = field(default_factory=list)  # (caption, preformatted text), after the notes
+    verdicts: list[tuple[str, str, str]] = field(default_factory=list)  # (target, measured, verdict) for the summary
 
     def note(self, text: str) -> None:
         self.notes.append(text)

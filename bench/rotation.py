@@ -209,6 +209,10 @@ def _section(ctx: Context, runs: dict[str, list[dict]], rotations: int, seconds:
     section.tables.append(t)
     failed = sum(r["failed"] for r in runs["rotation"])
     complete = all(r["activations"] >= rotations for r in runs["rotation"])
+    section.verdicts.append(("key rotation under load: zero failed requests",
+                             f"{failed} failed of {sum(r['requests'] for r in runs['rotation'])} across "
+                             f"{sum(r['activations'] for r in runs['rotation'])} activations",
+                             "met" if failed == 0 and complete else "NOT met"))
     section.note(f"Target: zero failed requests while keys rotate: {'met' if failed == 0 else 'NOT met'} "
                  f"({failed} failed); every requested rotation was activated: {'yes' if complete else 'NO'}.")
     section.note("The control run breaks the timeline's assumption on purpose (a pod that learns of a new key only "
