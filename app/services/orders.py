@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import func, select, tuple_, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,7 +27,7 @@ from app.models.product import Product
 from app.schemas.common import Page
 from app.schemas.orders import OrderCreate, OrderOut
 from app.services import cache
-from app.services.pagination import decode_cursor, encode_cursor
+from app.services.pagination import keyset_page
 
 IDEMPOTENCY_CONSTRAINT = "uq_orders_user_id_idempotency_key"
 
@@ -136,16 +136,8 @@ async def get_order(session: AsyncSession, order_id: uuid.UUID, viewer: Viewer) 
 
 
 async def list_orders(session: AsyncSession, viewer: Viewer, *, limit: int, cursor: str | None) -> Page[OrderOut]:
-    stmt = (select(Order).where(_visible(viewer))
-            .order_by(Order.created_at.desc(), Order.id.desc()).limit(limit + 1))
-    if cursor:
-        created_at, last_id = decode_cursor(cursor)
-        stmt = stmt.where(tuple_(Order.created_at, Order.id) < tuple_(created_at, last_id))
-    rows = list((await session.scalars(stmt)).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
-    return Page[OrderOut](items=[OrderOut.model_validate(r) for r in rows], next_cursor=next_cursor, limit=limit)
+    stmt = select(Order).where(_visible(viewer))
+    return await keyset_page(session, stmt, Order, OrderOut, limit=limit, cursor=cursor)
 
 
 async def cancel_order(session: AsyncSession, order_id: uuid.UUID, viewer: Viewer) -> Order:

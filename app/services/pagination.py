@@ -1,4 +1,5 @@
-"""Opaque keyset cursors: the (created_at, id) of the last row seen, base64url-encoded.
+"""Keyset pagination, newest first, with opaque cursors: the (created_at, id) of the last row
+seen, base64url-encoded.
 
 Clients must treat them as opaque; a cursor that does not decode is a 422, not a 500.
 """
@@ -9,8 +10,16 @@ import base64
 import datetime as dt
 import json
 import uuid
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from sqlalchemy import Select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import Unprocessable
+from app.schemas.common import Page
+
+Out = TypeVar("Out", bound=BaseModel)
 
 
 def encode_cursor(created_at: dt.datetime, row_id: uuid.UUID) -> str:
@@ -29,3 +38,17 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
     except (ValueError, TypeError) as exc:
         raise Unprocessable("The cursor is not valid; use next_cursor from a previous page",
                             errors=[{"field": "query.cursor", "message": "invalid cursor", "type": "value_error"}]) from exc
+
+
+async def keyset_page(session: AsyncSession, stmt: Select[Any], model: Any, out: type[Out], *,
+                      limit: int, cursor: str | None) -> Page[Out]:
+    """One page of ``stmt``'s rows, newest first, after ``cursor``; ``model`` has created_at and id."""
+    stmt = stmt.order_by(model.created_at.desc(), model.id.desc()).limit(limit + 1)
+    if cursor:
+        created_at, last_id = decode_cursor(cursor)
+        stmt = stmt.where(tuple_(model.created_at, model.id) < tuple_(created_at, last_id))
+    rows = list((await session.scalars(stmt)).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
+    return Page[out](items=[out.model_validate(row) for row in rows], next_cursor=next_cursor, limit=limit)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import get_sessionmaker
@@ -17,7 +17,7 @@ from app.models.product import Product
 from app.schemas.common import Page
 from app.schemas.products import ProductCreate, ProductOut, ProductUpdate
 from app.services import cache
-from app.services.pagination import decode_cursor, encode_cursor
+from app.services.pagination import keyset_page
 
 ProductPage = Page[ProductOut]
 
@@ -28,17 +28,10 @@ def _like_pattern(q: str) -> str:
 
 
 async def list_products(session: AsyncSession, *, q: str | None, limit: int, cursor: str | None) -> ProductPage:
-    stmt = select(Product).order_by(Product.created_at.desc(), Product.id.desc()).limit(limit + 1)
+    stmt = select(Product)
     if q:
         stmt = stmt.where(Product.name.ilike(_like_pattern(q), escape="\\"))
-    if cursor:
-        created_at, last_id = decode_cursor(cursor)
-        stmt = stmt.where(tuple_(Product.created_at, Product.id) < tuple_(created_at, last_id))
-    rows = list((await session.scalars(stmt)).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
-    return ProductPage(items=[ProductOut.model_validate(r) for r in rows], next_cursor=next_cursor, limit=limit)
+    return await keyset_page(session, stmt, Product, ProductOut, limit=limit, cursor=cursor)
 
 
 def page_cache_field(q: str | None, limit: int, cursor: str | None) -> str:
