@@ -92,7 +92,9 @@ def _ready(kube, namespace, name):
 
 
 def test_create_to_ready(operator_process, kube, crds, namespace):
-    create_storefront(kube, namespace)
+    # Ingress and autoscaling too, so every kind in the RBAC rules is exercised.
+    create_storefront(kube, namespace, ingress={"host": "shop.example.com"},
+                      autoscaling={"minReplicas": 1, "maxReplicas": 3})
     job = wait_for(lambda: ((kube.get("Storefront", namespace, "shop").get("status") or {}).get("migration") or {}).get("jobName")
                    and kube.get("Job", namespace, kube.get("Storefront", namespace, "shop")["status"]["migration"]["jobName"]),
                    60, message="the migration Job")
@@ -107,9 +109,16 @@ def test_create_to_ready(operator_process, kube, crds, namespace):
     table = crds.kubectl("get", "sf", "shop", "-n", namespace).stdout
     assert "True" in table and "1.0.0" in table
 
+    assert kube.get("Ingress", namespace, "shop") and kube.get("HorizontalPodAutoscaler", namespace, "shop")
+
     # Drift: a deleted child comes back without any change to the Storefront.
     kube.delete("Service", namespace, "shop")
     wait_for(lambda: kube.get("Service", namespace, "shop"), 30, message="the Service to be restored")
+
+    # Dropping a part of the spec removes its child.
+    kube.request("PATCH", f"/apis/platform.storefront.dev/v1alpha1/namespaces/{namespace}/storefronts/shop",
+                 [{"op": "remove", "path": "/spec/ingress"}], content_type="application/json-patch+json")
+    wait_for(lambda: kube.get("Ingress", namespace, "shop") is None, 30, message="the Ingress to be removed")
 
     # Deletion: the operator releases its finalizer and the children are collected.
     kube.delete("Storefront", namespace, "shop")
