@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from .settings import GROUP, KIND, VERSION
+
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(h|m|s)")
 _UNIT = {"h": 3600, "m": 60, "s": 1}
 
@@ -126,7 +128,6 @@ class Storefront:
         )
 
     def owner_reference(self) -> dict[str, Any]:
-        from .settings import GROUP, KIND, VERSION
         return {"apiVersion": f"{GROUP}/{VERSION}", "kind": KIND, "name": self.name, "uid": self.uid,
                 "controller": True, "blockOwnerDeletion": True}
 
