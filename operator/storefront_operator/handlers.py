@@ -50,8 +50,10 @@ def _ensure_peering_object(name: str) -> None:
                 kube.create(obj)
                 log.info("created %s %s", obj["kind"], name)
         except KubeError as exc:
-            if exc.status == 403:
-                log.warning("peering object %s is missing and may not be created: replicas cannot coordinate", name)
+            if exc.status in (403, 404):
+                # Forbidden, or the peering CRDs are not installed: run on, but say what it costs.
+                log.warning("peering object %s is missing and cannot be created (%s): replicas cannot coordinate",
+                            name, exc.details.get("message", exc.status))
             elif not exc.conflict:
                 raise
 
