@@ -10,10 +10,12 @@ import time
 
 import pytest
 
-from bench import api
+from bench import api, loadgen
 from reliability_support import assert_problem, wait_for_status
 
 pytestmark = [pytest.mark.reliability, pytest.mark.slow]
+
+CLIENT_TIMEOUT = 10.0
 
 
 def _refresh(http, token: str):
@@ -38,6 +40,19 @@ def test_redis_outage_degrades_and_recovers(private_stack):
         # A live session.
         live_email, live = stack.customer()
 
+        # A second live session carries a background load through the outage and the recovery.
+        _email, loaded = stack.customer()
+        load = loadgen.start({
+            "base_url": stack.url, "scenario": "repeat", "seconds": 14, "concurrency": 4, "cycle": True,
+            "keep_bodies": True, "timeout_seconds": CLIENT_TIMEOUT,
+            "requests": [
+                {"method": "GET", "path": f"/products/{product}"},
+                {"method": "GET", "path": "/products?limit=5"},
+                {"method": "GET", "path": "/users/me", "headers": api.bearer(loaded["access_token"])},
+                {"method": "POST", "path": "/orders", "headers": api.bearer(loaded["access_token"]),
+                 "json": {"items": [{"product_id": product, "quantity": 1}]}},
+            ]})
+        time.sleep(2)
         redis.stop()
         try:
             wait_for_status(http, "/ready", 503, timeout=5)
@@ -46,6 +61,11 @@ def test_redis_outage_degrades_and_recovers(private_stack):
         finally:
             redis.start()
         wait_for_status(http, "/ready", 200, timeout=15)
+        result = loadgen.finish(load)
+        assert not result["errors"], f"requests failed at the socket or timed out: {result['errors']}"
+        odd = [s for s in result["samples"] if s["status"] not in (200, 201)]
+        assert not odd, f"the load saw answers other than 200/201 through the outage: {odd[:3]}"
+        assert max(result["latencies_ms"]) < CLIENT_TIMEOUT * 1000
 
         # Redis came back empty: PostgreSQL still knows what is revoked.
         assert_problem(_refresh(http, revoked["refresh_token"]), 401)
