@@ -28,7 +28,7 @@ def test_postgres_outage_under_load(private_stack):
     customer = api.bearer(tokens["access_token"])
     order = {"items": [{"product_id": product, "quantity": 1}]}
     plan = {
-        "base_url": stack.url, "scenario": "repeat", "seconds": 16, "concurrency": 6, "cycle": True,
+        "base_url": stack.url, "scenario": "repeat", "seconds": 20, "concurrency": 6, "cycle": True,
         "keep_bodies": True, "timeout_seconds": CLIENT_TIMEOUT,
         "requests": [
             {"method": "POST", "path": "/orders", "headers": customer, "json": order},
