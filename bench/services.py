@@ -141,11 +141,13 @@ class Workdir:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.stack.close()
-        if os.environ.get("BENCH_KEEP") != "1":
-            shutil.rmtree(self.path, ignore_errors=True)
-        else:
-            print(f"[bench] kept {self.path}", file=sys.stderr)
+        try:
+            self.stack.close()
+        finally:  # the directory goes even when stopping something failed
+            if os.environ.get("BENCH_KEEP") != "1":
+                shutil.rmtree(self.path, ignore_errors=True)
+            else:
+                print(f"[bench] kept {self.path}", file=sys.stderr)
 
     def datastores(self, **overrides: str) -> Datastores:
         ds = Datastores(self.path, **overrides).start()
