@@ -210,7 +210,7 @@ def wire_cluster(addresses: list[str], replicas_per_master: int = 0, password: s
         if fresh:
             _assign_fresh(nodes, replicas_per_master, report)
         else:
-            _heal(nodes, replicas_per_master, report)
+            _heal(nodes, replicas_per_master, report, settle_seconds)
         try:
             _wait(lambda: all(n.state() == "ok" for n in nodes), settle_seconds, "cluster_state:ok on every node")
         except ClusterWiringError as exc:
@@ -303,7 +303,14 @@ def _replicate(replica: _Node, master: _Node | str, report: ClusterReport) -> No
     report.actions.append(f"{replica.ip}:{replica.port} replicates {master_id[:8]}")
 
 
-def _heal(nodes: list[_Node], replicas_per_master: int, report: ClusterReport) -> None:
+def _slot_map(node: _Node) -> frozenset:
+    return frozenset((v.node_id, tuple(v.slots)) for v in node.views() if v.is_master and v.slots)
+
+
+def _heal(nodes: list[_Node], replicas_per_master: int, report: ClusterReport, settle_seconds: float) -> None:
+    # A newcomer learns slot ownership by gossip: act only on a picture every node shares, or
+    # slots still in flight would look orphaned.
+    _wait(lambda: len({_slot_map(n) for n in nodes}) == 1, settle_seconds, "the nodes to agree on slot ownership")
     views = nodes[0].views()
     by_id = {n.node_id: n for n in nodes}
     live_views = [v for v in views if v.node_id in by_id and not v.failed]

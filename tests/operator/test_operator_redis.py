@@ -150,7 +150,8 @@ def test_reconcile_forms_and_heals_the_cluster_and_hands_over_the_nodes(kube, na
     cluster.nodes[0].wipe()
     cluster.nodes[0].start()
     reconcile(kube, namespace, "shop", settings)
-    assert condition(kube.get("Storefront", namespace, "shop"), "RedisReady")["status"] == "True"
+    healed = condition(kube.get("Storefront", namespace, "shop"), "RedisReady")
+    assert healed["status"] == "True", healed
     for node in cluster.nodes:
         assert "cluster_slots_ok:16384" in cluster.cluster_info(node)
     _usable(cluster)
