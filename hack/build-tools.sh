@@ -82,7 +82,15 @@ go_install() {  # name pkg version [ldflags]
   log "installing $name $version"
   GOBIN="$cache_root/$name-$version" go install -trimpath -ldflags "-s -w $ldflags" "$pkg@$version"
 }
-go_install helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+# Like helm's own release build: stamp its version and the Kubernetes version it assumes when
+# rendering without a cluster (derived from the client-go it is built with), not the v1.20 fallback.
+helm_ldflags() {
+  local gomod minor
+  gomod=$(go mod download -json "helm.sh/helm/v3@$HELM_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
+  minor=$(awk '$1 == "k8s.io/client-go" {print $2}' "$gomod" | cut -d. -f2)
+  echo "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$minor -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$minor"
+}
+have helm "$HELM_VERSION" || go_install helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" "$(helm_ldflags)"
 go_install kind sigs.k8s.io/kind "$KIND_VERSION"
 
 link_bin kube-apiserver "$K8S_VERSION"
