@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT / "hack"))
 
 from storefront_harness import ControlPlane, PostgresServer, RedisServer  # noqa: E402
 from storefront_harness.process import port_open, spawn, stop  # noqa: E402
+from storefront_harness.tools import tools_dir  # noqa: E402
 
 PY = sys.executable
 
@@ -94,7 +95,7 @@ def main() -> int:
         say(f"admin:    {admin_email} / {admin_password}")
         say(f"logs:     {work}/*.log")
         if plane:
-            say(f"cluster:  export KUBECONFIG={plane.kubeconfig}; kubectl get sf -A")
+            say(f"cluster:  export KUBECONFIG={plane.kubeconfig} PATH={tools_dir()}:$PATH; kubectl get sf -w")
         if args.exit_after_start:
             import urllib.request
 
@@ -123,8 +124,30 @@ def run_operator(work: Path, procs: list[subprocess.Popen], database_url: str, r
     procs.append(spawn([PY, "-m", "storefront_operator"], work / "operator.log", env=env, cwd=ROOT))
     plane.kubectl("create", "secret", "generic", "storefront-db", f"--from-literal=url={database_url}")
     plane.kubectl("apply", "-f", str(ROOT / "k8s" / "samples" / "storefront-minimal.yaml"))
-    say("applied k8s/samples/storefront-minimal.yaml; watch it with: kubectl get sf -w")
+    say("applied k8s/samples/storefront-minimal.yaml")
+    show_reconciled(plane)
     return plane
+
+
+def show_reconciled(plane: ControlPlane, timeout: float = 60) -> None:
+    """Waits for the operator's first status on the sample, then shows it and its children."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = plane.kubectl("get", "sf", "shop", "-o", "jsonpath={.status.observedGeneration}", check=False)
+        if out.returncode == 0 and out.stdout.strip():
+            break
+        time.sleep(0.5)
+    else:
+        say("the operator has not reported a status yet; see operator.log")
+        return
+    # There are no nodes here, so pods stay Pending and the migration Job never finishes:
+    # the status shows the rollout waiting on it.
+    conditions = plane.kubectl("get", "sf", "shop", "-o",
+                               "jsonpath={range .status.conditions[*]}{.type}={.status} ({.reason}){'\\n'}{end}")
+    say("sample reconciled; its conditions:\n" + conditions.stdout.rstrip())
+    children = plane.kubectl("get", "deploy,svc,cm,secret,job,pdb,networkpolicy,sa", "-l",
+                             "app.kubernetes.io/instance=shop", "-o", "name", check=False)
+    say("children:\n" + children.stdout.rstrip())
 
 
 if __name__ == "__main__":
