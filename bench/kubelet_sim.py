@@ -29,7 +29,7 @@ class SimulatedKubelet(threading.Thread):
         self.revision = revision
         self.interval = interval
         self.namespaces: set[str] = set()
-        self.broken_instances: set[str] = set()  # their migration pods fail
+        self.broken_instances: set[tuple[str, str]] = set()  # (namespace, instance): their migration pods fail
         self.patched = 0
         self.errors = 0
         self._halt = threading.Event()
@@ -56,7 +56,7 @@ class SimulatedKubelet(threading.Thread):
             return
         labels = meta.get("labels") or {}
         if JOB_LABEL in labels:
-            broken = labels.get(INSTANCE_LABEL) in self.broken_instances
+            broken = (namespace, labels.get(INSTANCE_LABEL)) in self.broken_instances
             patch = self._finished(pod, failed=broken)
         elif any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions") or []):
             return

@@ -153,7 +153,7 @@ class Bench:
         ns = self.namespace("batch" if size > 1 else "single")
         names = [f"shop-{i:02d}" for i in range(size)]
         bad = set(names[:broken])
-        self.kubelet.broken_instances |= bad
+        self.kubelet.broken_instances |= {(ns, name) for name in bad}
         for name in names:
             self.kube.create(_db_secret(ns, name))
         created: dict[str, float] = {}
