@@ -38,9 +38,10 @@ def verify_rate(params: Argon2Params, seconds: float, threads: int | None = None
     return verify_cost(params, seconds, threads)[0]
 
 
-def verify_cost(params: Argon2Params, seconds: float, threads: int | None = None) -> tuple[float, float]:
-    """(verifications per second, CPU milliseconds per verification). The CPU figure does not
-    depend on how busy the machine is; the rate does."""
+def verify_cost(params: Argon2Params, seconds: float, threads: int | None = None,
+                cpus: set[int] | None = None) -> tuple[float, float]:
+    """(verifications per second, CPU milliseconds per verification), the workers pinned to
+    ``cpus`` when given. The CPU figure does not depend on how busy the machine is; the rate does."""
     threads = threads or os.cpu_count() or 1
     hasher = PasswordHasher(time_cost=params.time_cost, memory_cost=params.memory_kib,
                             parallelism=params.parallelism, hash_len=32, salt_len=16, type=Type.ID)
@@ -49,6 +50,8 @@ def verify_cost(params: Argon2Params, seconds: float, threads: int | None = None
     deadline = time.monotonic() + seconds
 
     def work(slot: int) -> None:
+        if cpus:
+            os.sched_setaffinity(0, cpus)  # this thread only
         while time.monotonic() < deadline:
             hasher.verify(stored, "correct horse battery staple 42")
             counts[slot] += 1

@@ -40,3 +40,22 @@ def children_seconds() -> float:
     """CPU of this process's waited-for children (a finished load generator)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+def pin(pid: int, cpus: set[int]) -> None:
+    """Every thread of the process onto ``cpus`` (threads it starts later inherit it)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            os.sched_setaffinity(int(task.name), cpus)
+        except (ProcessLookupError, PermissionError):
+            pass  # the thread ended meanwhile
+
+
+def pin_tree(root: int, cpus: set[int]) -> None:
+    """The process and its direct children (PostgreSQL's postmaster forks its backends from it)."""
+    pin(root, cpus)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _stat(int(entry.name))
+            if fields is not None and int(fields[1]) == root:
+                pin(int(entry.name), cpus)

@@ -77,8 +77,10 @@ class Datastores:
 class Server:
     """One ASGI app under uvicorn; the same flags for the app and for the baseline."""
 
-    def __init__(self, factory: str, env: dict[str, str], log: Path, workers: int = 1, cwd: Path = ROOT):
+    def __init__(self, factory: str, env: dict[str, str], log: Path, workers: int = 1, cwd: Path = ROOT,
+                 cpus: set[int] | None = None):
         self.factory = factory
+        self.cpus = cpus  # pinned to these CPUs from its first instruction (its threads inherit it)
         self.env = env
         self.log = log
         self.workers = workers
@@ -96,6 +98,7 @@ class Server:
              "--workers", str(self.workers), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
              "--log-level", "warning", "--timeout-graceful-shutdown", "5"],
             self.log, env=self.env, cwd=self.cwd,
+            preexec_fn=(lambda: os.sched_setaffinity(0, self.cpus)) if self.cpus else None,
         )
         deadline = time.monotonic() + timeout
         while not self._answers():
@@ -155,7 +158,7 @@ class Workdir:
         return ds
 
     def server(self, factory: str, env: dict[str, str], name: str, workers: int = 1, cwd: Path = ROOT,
-               **extra_env: str) -> Server:
-        server = Server(factory, {**env, **extra_env}, self.path / f"{name}.log", workers, cwd).start()
+               cpus: set[int] | None = None, **extra_env: str) -> Server:
+        server = Server(factory, {**env, **extra_env}, self.path / f"{name}.log", workers, cwd, cpus).start()
         self.stack.callback(server.stop)
         return server

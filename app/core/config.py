@@ -97,6 +97,8 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(default=19 * 1024, ge=19 * 1024)
     argon2_time_cost: int = Field(default=2, ge=2)
     argon2_parallelism: int = Field(default=1, ge=1)
+    # Password hashes computed at once; 0 = one per usable CPU (affinity and cgroup quota).
+    password_hash_threads: int = Field(default=0, ge=0)
     # Brute force: failures counted per account+IP, per account and per IP within the window;
     # past a threshold each failure locks for base * 2^n seconds, never longer than the cap.
     login_failure_window_seconds: int = 900

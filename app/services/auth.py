@@ -7,7 +7,6 @@ same 401 body.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import uuid
 from dataclasses import dataclass
@@ -89,12 +88,12 @@ class AuthService:
         await self._check_throttle(account, ip)
         user = await find_by_email(session, self.security, email)
         passwords = self.security.passwords
-        ok = await asyncio.to_thread(passwords.verify, user.password_hash if user else None, password)
+        ok = await passwords.verify_async(user.password_hash if user else None, password)
         if not ok or user is None or not user.is_active:
             await self._fail(session, account, ip, user, "inactive" if ok and user else "bad_credentials")
             raise Unauthorized(BAD_CREDENTIALS)
         if passwords.needs_rehash(user.password_hash):
-            user.password_hash = await asyncio.to_thread(passwords.hash, password)
+            user.password_hash = await passwords.hash_async(password)
         if user.mfa_enabled:
             # Failure counters are reset only after the second factor: otherwise someone who
             # knows the password could re-login between guesses and try codes for ever.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from dataclasses import dataclass
 
@@ -70,7 +69,7 @@ async def disable(session: AsyncSession, security: Security, user: User, *, pass
         raise Conflict("MFA is not enabled")
     if user.role == "admin" and security.settings.mfa_required_for_admins:
         raise Forbidden("MFA is required for administrators")
-    if not await asyncio.to_thread(security.passwords.verify, user.password_hash, password):
+    if not await security.passwords.verify_async(user.password_hash, password):
         raise Forbidden("password is incorrect")
     if not await verify_second_factor(session, security, user, code):
         raise Forbidden("invalid MFA code")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import datetime as dt
@@ -73,7 +72,7 @@ async def create_user(session: AsyncSession, security: Security, *, email: str, 
         email_ciphertext=cipher.encrypt(email, context="users.email"),
         email_blind_index=cipher.email_index(email),
         name_ciphertext=cipher.encrypt(name, context="users.name"),
-        password_hash=await asyncio.to_thread(security.passwords.hash, password),
+        password_hash=await security.passwords.hash_async(password),
         role=role,
     )
     session.add(user)
@@ -98,7 +97,7 @@ async def ensure_admin(session: AsyncSession, security: Security, email: str, pa
         except WeakPassword as exc:
             raise weak_password_error(exc) from None
         user.role, user.is_active = "admin", True
-        user.password_hash = await asyncio.to_thread(security.passwords.hash, password)
+        user.password_hash = await security.passwords.hash_async(password)
         user.token_version += 1
         created = False
     await session.commit()
@@ -118,14 +117,14 @@ async def update_me(session: AsyncSession, identity: Identity, user: User, *, na
     security = identity.security
     ended: list[uuid.UUID] = []
     if password is not None:
-        if not current_password or not await asyncio.to_thread(security.passwords.verify, user.password_hash, current_password):
+        if not current_password or not await security.passwords.verify_async(user.password_hash, current_password):
             raise Forbidden("current password is incorrect")
         email = security.cipher.decrypt(user.email_ciphertext, context="users.email")
         try:
             check_password_policy(password, email=email, name=name or security.cipher.decrypt(user.name_ciphertext, context="users.name"))
         except WeakPassword as exc:
             raise weak_password_error(exc) from None
-        user.password_hash = await asyncio.to_thread(security.passwords.hash, password)
+        user.password_hash = await security.passwords.hash_async(password)
         user.token_version += 1
         ended = await identity.refresh_tokens.revoke_all_for_user(session, user.id, "password_changed")
         audit.record(session, "user.password_changed", Actor.user(user.id), subject_type="user", subject_id=user.id,

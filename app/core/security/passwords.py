@@ -6,12 +6,16 @@ same time whether or not the email exists.
 
 from __future__ import annotations
 
+import asyncio
 import re
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from importlib import resources
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from app.core.cpus import available_cpus
 
 MIN_LENGTH = 12
 MAX_LENGTH = 128
@@ -77,12 +81,27 @@ def _personal_words(email: str | None, name: str | None) -> list[str]:
     return [w for w in words if len(w) >= 4]
 
 
-class PasswordService:
-    """argon2id hasher with configurable cost; the cost never drops below OWASP's minimum."""
+@lru_cache
+def _argon2_pool(threads: int) -> ThreadPoolExecutor:
+    # Shared by every PasswordService of the process with this width (tests build many apps).
+    return ThreadPoolExecutor(max_workers=threads, thread_name_prefix="argon2")
 
-    def __init__(self, memory_kib: int = 19 * 1024, time_cost: int = 2, parallelism: int = 1):
+
+class PasswordService:
+    """argon2id hasher with configurable cost; the cost never drops below OWASP's minimum.
+
+    The async methods run argon2 in a pool of ``threads`` workers (default: one per usable
+    CPU) so the event loop stays free. The pool is deliberately that narrow: argon2 releases
+    the GIL and needs ``memory_kib`` per call, so more calls at once than cores only thrash the
+    caches, slow every login down and multiply the memory a burst of logins can claim.
+    Further calls queue.
+    """
+
+    def __init__(self, memory_kib: int = 19 * 1024, time_cost: int = 2, parallelism: int = 1,
+                 threads: int | None = None):
         if memory_kib < 19 * 1024 or time_cost < 2 or parallelism < 1:
             raise ValueError("argon2id parameters below the OWASP minimum (m=19 MiB, t=2, p=1)")
+        self.threads = threads or available_cpus()
         self._hasher = PasswordHasher(
             time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism, hash_len=32, salt_len=16,
             type=Type.ID,
@@ -99,6 +118,13 @@ class PasswordService:
             return self._hasher.verify(password_hash or self._dummy_hash, password) and password_hash is not None
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
+
+    async def hash_async(self, password: str) -> str:
+        return await asyncio.get_running_loop().run_in_executor(_argon2_pool(self.threads), self.hash, password)
+
+    async def verify_async(self, password_hash: str | None, password: str) -> bool:
+        return await asyncio.get_running_loop().run_in_executor(
+            _argon2_pool(self.threads), self.verify, password_hash, password)
 
     def needs_rehash(self, password_hash: str) -> bool:
         try:

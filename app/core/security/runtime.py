@@ -59,7 +59,8 @@ def configure_security(settings: Settings) -> Security:
     )
     _current = Security(
         settings=settings,
-        passwords=PasswordService(settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism),
+        passwords=PasswordService(settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism,
+                                  settings.password_hash_threads or None),
         keys=keys,
         tokens=TokenService(keys, policy),
     )

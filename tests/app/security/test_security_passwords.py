@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import threading
+
 import pytest
 from argon2 import PasswordHasher
 
+from app.core.cpus import available_cpus
 from app.core.security.passwords import PasswordService, WeakPassword, check_password_policy
 
 
@@ -72,3 +77,51 @@ def test_raised_parameters_ask_for_a_rehash():
     assert PasswordService().needs_rehash(old) is False
     assert PasswordService(time_cost=3).needs_rehash(old) is True
     assert PasswordService(memory_kib=32768).needs_rehash(old) is True
+
+
+class _CountingPasswords(PasswordService):
+    """Records how many verifications run at the same moment."""
+
+    def __init__(self, threads: int):
+        super().__init__(threads=threads)
+        self._lock = threading.Lock()
+        self.running = self.peak = 0
+
+    def verify(self, password_hash, password):
+        with self._lock:
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+        try:
+            return super().verify(password_hash, password)
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
+async def test_async_verifications_never_run_wider_than_the_pool():
+    service = _CountingPasswords(threads=2)
+    digest = service.hash("orchard-lantern-river")
+    results = await asyncio.gather(*(service.verify_async(digest, "orchard-lantern-river") for _ in range(8)))
+    assert results == [True] * 8
+    assert service.peak == 2  # eight logins at once: two verify, six wait their turn
+    assert await service.verify_async(digest, "wrong-lantern-river") is False
+    assert service.verify(await service.hash_async("a-new-passphrase"), "a-new-passphrase")
+
+
+def test_the_pool_defaults_to_the_usable_cpus():
+    assert PasswordService().threads == available_cpus()
+    assert PasswordService(threads=3).threads == 3
+
+
+@pytest.mark.parametrize(("cpu_max", "expected"), [
+    ("max 100000\n", None),        # no quota: the affinity mask decides
+    ("150000 100000\n", 2),        # 1.5 CPUs round up
+    ("100000 100000\n", 1),
+    ("garbage\n", None),
+])
+def test_a_cgroup_quota_narrows_the_usable_cpus(tmp_path, cpu_max, expected):
+    path = tmp_path / "cpu.max"
+    path.write_text(cpu_max)
+    mask = len(os.sched_getaffinity(0))
+    assert available_cpus(path) == (min(mask, expected) if expected else mask)
+    assert available_cpus(tmp_path / "missing") == mask
