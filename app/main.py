@@ -17,7 +17,7 @@ from starlette.middleware.cors import CORSMiddleware
 from app.api.problems import document_problems, install_problem_handlers
 from app.api.router import ROUTERS
 from app.core.config import Settings
-from app.core.db import dispose_engine, init_engine
+from app.core.db import dispose_engine, engines, init_engine
 from app.core.logging import configure_logging
 from app.core.metrics import instrument_engine
 from app.core.migrations import head_revision
@@ -51,7 +51,9 @@ OPENAPI_TAGS = [
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    instrument_engine(init_engine(settings))
+    init_engine(settings)
+    for engine in engines():
+        instrument_engine(engine)
     init_redis(settings)
     product_cache.configure(settings.product_local_cache_seconds if settings.product_cache_ttl_seconds > 0 else 0)
     try:

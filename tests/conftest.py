@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from storefront_harness import ControlPlane, PostgresServer, RedisCluster, RedisServer
+from storefront_harness import ControlPlane, PostgresServer, PostgresStandby, RedisCluster, RedisServer
 
 
 @pytest.fixture(scope="session")
@@ -39,6 +39,21 @@ def database_factory(postgres_server: PostgresServer) -> Iterator[Callable[[], s
     for name in created:
         if postgres_server.running:
             postgres_server.drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def postgres_pair() -> Iterator[tuple[PostgresServer, PostgresStandby]]:
+    """A primary of its own and a hot standby streaming from it (tests pause and stop them)."""
+    primary = PostgresServer().start()
+    standby = None
+    try:
+        primary.create_database("storefront")
+        standby = PostgresStandby(primary).start()
+        yield primary, standby
+    finally:
+        if standby is not None:
+            standby.destroy()
+        primary.destroy()
 
 
 @pytest.fixture(scope="session")

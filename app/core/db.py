@@ -1,21 +1,38 @@
-"""The one async engine and the session dependency."""
+"""The async engine of the primary, an optional one of a read replica, and the sessions.
+
+Writes and anything read in order to write go to the primary (``get_session``). Catalog reads
+that may lag a little use ``read_session``: the replica when one is configured and reachable,
+else the primary, so a replica outage costs read capacity, never availability.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from app.core.config import Settings
+from app.core.metrics import REPLICA_FALLBACKS
+
+log = logging.getLogger(__name__)
+
+# After the replica fails, reads skip it for this long rather than each paying a connect attempt.
+REPLICA_RETRY_SECONDS = 5.0
 
 _engine: AsyncEngine | None = None
 _sessionmaker: async_sessionmaker[AsyncSession] | None = None
+_read_engine: AsyncEngine | None = None
+_read_sessionmaker: async_sessionmaker[AsyncSession] | None = None
+_replica_skipped_until = 0.0
 
 
-def init_engine(settings: Settings) -> AsyncEngine:
-    global _engine, _sessionmaker
-    _engine = create_async_engine(
-        settings.database_url.get_secret_value(),
+def _create_engine(url: str, settings: Settings) -> AsyncEngine:
+    return create_async_engine(
+        url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
         pool_timeout=settings.database_pool_timeout_seconds,
@@ -26,8 +43,27 @@ def init_engine(settings: Settings) -> AsyncEngine:
             "server_settings": {"statement_timeout": str(settings.database_statement_timeout_ms)},
         },
     )
+
+
+def init_engine(settings: Settings) -> AsyncEngine:
+    """Creates the engines; returns the primary's (instrument ``engines()`` for all of them)."""
+    global _engine, _sessionmaker, _read_engine, _read_sessionmaker, _replica_skipped_until
+    _engine = _create_engine(settings.database_url.get_secret_value(), settings)
     _sessionmaker = async_sessionmaker(_engine, expire_on_commit=False)
+    _read_engine = _read_sessionmaker = None
+    _replica_skipped_until = 0.0
+    if settings.database_read_url is not None:
+        _read_engine = _create_engine(settings.database_read_url.get_secret_value(), settings)
+        _read_sessionmaker = async_sessionmaker(_read_engine, expire_on_commit=False)
     return _engine
+
+
+def has_read_replica() -> bool:
+    return _read_engine is not None
+
+
+def engines() -> list[AsyncEngine]:
+    return [e for e in (_engine, _read_engine) if e is not None]
 
 
 def get_engine() -> AsyncEngine:
@@ -43,13 +79,35 @@ def get_sessionmaker() -> async_sessionmaker[AsyncSession]:
 
 
 async def dispose_engine() -> None:
-    global _engine, _sessionmaker
-    if _engine is not None:
-        await _engine.dispose()
-    _engine = _sessionmaker = None
+    global _engine, _sessionmaker, _read_engine, _read_sessionmaker
+    for engine in engines():
+        await engine.dispose()
+    _engine = _sessionmaker = _read_engine = _read_sessionmaker = None
 
 
 async def get_session() -> AsyncIterator[AsyncSession]:
     """FastAPI dependency: one session per request, rolled back if the handler raises."""
+    async with get_sessionmaker()() as session:
+        yield session
+
+
+@asynccontextmanager
+async def read_session() -> AsyncIterator[AsyncSession]:
+    """A session for reads that tolerate replication lag: the replica's, or the primary's."""
+    global _replica_skipped_until
+    if _read_sessionmaker is not None and time.monotonic() >= _replica_skipped_until:
+        session = _read_sessionmaker()
+        try:
+            await session.connection()  # checks a connection out now, so an unreachable replica shows here
+        except (OSError, TimeoutError, SQLAlchemyError) as exc:
+            await session.close()
+            _replica_skipped_until = time.monotonic() + REPLICA_RETRY_SECONDS
+            REPLICA_FALLBACKS.inc()
+            log.warning("read replica unavailable, reading from the primary for %.0fs: %s",
+                        REPLICA_RETRY_SECONDS, type(exc).__name__)
+        else:
+            async with session:
+                yield session
+            return
     async with get_sessionmaker()() as session:
         yield session

@@ -34,6 +34,10 @@ DB_QUERY_LATENCY = Histogram(
     "storefront_db_query_duration_seconds", "SQL statement duration by statement kind.",
     ["operation"], buckets=_LATENCY_BUCKETS,
 )
+REPLICA_FALLBACKS = Counter(
+    "storefront_db_replica_fallbacks_total",
+    "Times the read replica could not be reached and catalog reads went to the primary instead.",
+)
 CACHE_REQUESTS = Counter(
     "storefront_cache_requests_total", "Cache look-ups by cache name and result (hit, miss, error).",
     ["cache", "result"],

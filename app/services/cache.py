@@ -12,12 +12,14 @@ stale entry behind. Redis errors count as misses: the cache never fails a reques
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
 
 from redis.exceptions import RedisError
 
+from app.core.db import has_read_replica
 from app.core.metrics import CACHE_REQUESTS
 from app.core.redis import get_redis
 
@@ -25,6 +27,8 @@ log = logging.getLogger(__name__)
 
 PAGES_KEY = "products:pages"
 LOCAL_MAX_ENTRIES = 2048
+REPLICA_REINVALIDATE_SECONDS = 1.0
+_pending: set[asyncio.Task] = set()
 
 _LOCAL_HIT = {name: CACHE_REQUESTS.labels(name, "hit") for name in ("product_local", "product_pages_local")}
 
@@ -136,7 +140,26 @@ async def put_page(field: str, body: bytes, ttl: int) -> None:
 
 
 async def invalidate_products(product_ids: list[uuid.UUID] | tuple[uuid.UUID, ...] = ()) -> None:
-    """Drops every cached page and the given products; call after the change committed."""
+    """Drops every cached page and the given products; call after the change committed.
+
+    With a read replica, a reader may refill the cache from a replica that has not replayed
+    the change yet, and that stale copy would live for the whole TTL: so the entries are
+    dropped once more after ``REPLICA_REINVALIDATE_SECONDS``, which bounds the staleness by
+    the replica's lag whenever that lag is shorter.
+    """
+    await _invalidate(tuple(product_ids))
+    if has_read_replica():
+        task = asyncio.get_running_loop().create_task(_invalidate_later(tuple(product_ids)))
+        _pending.add(task)  # the loop keeps only weak references to tasks
+        task.add_done_callback(_pending.discard)
+
+
+async def _invalidate_later(product_ids: tuple[uuid.UUID, ...]) -> None:
+    await asyncio.sleep(REPLICA_REINVALIDATE_SECONDS)
+    await _invalidate(product_ids)
+
+
+async def _invalidate(product_ids: tuple[uuid.UUID, ...]) -> None:
     local.drop([product_key(pid) for pid in product_ids], prefix="page:")
     try:
         await get_redis().delete(PAGES_KEY, *(product_key(pid) for pid in product_ids))

@@ -1,6 +1,8 @@
 """Catalog: create, read, update, delete, keyset pagination and search by name.
 
 Reads are cached as ready-to-send JSON (see ``app.services.cache``); every write invalidates.
+Reads go to the read replica when one is configured (``app.core.db.read_session``), so a read
+may trail a write by the replica's lag as well as by the cache's TTL.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import uuid
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import get_sessionmaker
+from app.core.db import read_session
 from app.core.errors import NotFound
 from app.models.product import Product
 from app.schemas.common import Page
@@ -43,7 +45,7 @@ async def list_products_json(*, q: str | None, limit: int, cursor: str | None, t
     field = page_cache_field(q, limit, cursor)
     if ttl > 0 and (cached := await cache.get_page(field)) is not None:
         return cached
-    async with get_sessionmaker()() as session:
+    async with read_session() as session:
         page = await list_products(session, q=q, limit=limit, cursor=cursor)
     body = page.model_dump_json().encode()
     if ttl > 0:
@@ -61,7 +63,7 @@ async def get_product(session: AsyncSession, product_id: uuid.UUID) -> Product:
 async def get_product_json(product_id: uuid.UUID, *, ttl: int) -> bytes:
     if ttl > 0 and (cached := await cache.get_product(product_id)) is not None:
         return cached
-    async with get_sessionmaker()() as session:
+    async with read_session() as session:
         product = ProductOut.model_validate(await get_product(session, product_id))
     body = product.model_dump_json().encode()
     if ttl > 0:

@@ -7,7 +7,7 @@ free loopback ports and is stopped by :meth:`stop` (or at interpreter exit).
 
 from .errors import ComponentError
 from .kube import ControlPlane
-from .postgres import PostgresServer
+from .postgres import PostgresServer, PostgresStandby
 from .redis import RedisCluster, RedisServer
 
-__all__ = ["ComponentError", "ControlPlane", "PostgresServer", "RedisCluster", "RedisServer"]
+__all__ = ["ComponentError", "ControlPlane", "PostgresServer", "PostgresStandby", "RedisCluster", "RedisServer"]

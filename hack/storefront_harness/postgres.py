@@ -126,3 +126,47 @@ class PostgresServer:
 
     def url(self, database: str, driver: str = "postgresql+asyncpg") -> str:
         return f"{driver}://{self.user}:{self.password}@127.0.0.1:{self.port}/{database}"
+
+
+class PostgresStandby(PostgresServer):
+    """A hot standby of ``primary``: a base backup streamed from it, then streaming replication,
+    read-only and lagging by however long replay takes (or for ever while replay is paused)."""
+
+    def __init__(self, primary: PostgresServer, base_dir: Path | None = None, port: int | None = None):
+        super().__init__(base_dir or Path(tempfile.mkdtemp(prefix="sf-pg-standby-")), port)
+        self.primary = primary
+
+    def init(self) -> None:
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        self.socket_dir.mkdir(exist_ok=True)
+        if self._owner:
+            for p in (self.base_dir, self.socket_dir):
+                os.chown(p, *self._owner)
+        # -R writes standby.signal and primary_conninfo; -X stream copies the WAL the backup needs.
+        result = subprocess.run(
+            [str(self.bin / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(self.primary.port), "-U", self.user,
+             "-D", str(self.data_dir), "-R", "-X", "stream", "--no-sync", "-c", "fast"],
+            capture_output=True, text=True, cwd=self.base_dir, env={**os.environ, "PGPASSWORD": self.password},
+            **self._run_as,
+        )
+        if result.returncode != 0:
+            raise ComponentError("PostgreSQL standby", "pg_basebackup", self.primary.port, None,
+                                 result.stderr.strip() or result.stdout.strip())
+
+    def pause_replay(self) -> None:
+        self.psql("SELECT pg_wal_replay_pause()")
+
+    def resume_replay(self) -> None:
+        self.psql("SELECT pg_wal_replay_resume()")
+
+    def wait_caught_up(self, timeout: float = 30) -> None:
+        """Until the standby has replayed everything the primary has written so far."""
+        import time
+
+        # The insert position: with synchronous_commit=off a commit may not be written out yet.
+        target = self.primary.psql("SELECT pg_current_wal_insert_lsn()")
+        deadline = time.monotonic() + timeout
+        while self.psql(f"SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn") != "t":
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"standby on port {self.port} did not replay up to {target} in {timeout:.0f}s")
+            time.sleep(0.05)

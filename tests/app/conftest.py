@@ -97,6 +97,25 @@ def settings(postgres_server, database_name, redis_server, tmp_path) -> Settings
 
 
 @pytest.fixture
+def settings_for(redis_server, tmp_path):
+    """Settings for a database on another server (a primary with a standby, say); Redis flushed."""
+    if not redis_server.running:
+        redis_server.start()
+    _flush(redis_server)
+
+    def make(server, database: str, **overrides) -> Settings:
+        return make_settings(server, database, redis_server, tmp_path, **overrides)
+
+    return make
+
+
+@pytest.fixture
+def api_on():
+    """An ``Api`` helper for a client of an app on another server's database."""
+    return Api
+
+
+@pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
     async with LifespanManager(application):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 import redis
 import redis.asyncio as aioredis
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from storefront_harness import RedisCluster
@@ -62,3 +64,27 @@ def test_postgres_restarts_on_the_same_port_and_keeps_data(postgres_server, data
     postgres_server.start()
     assert postgres_server.port == port
     assert postgres_server.psql("SELECT v FROM kept", name) == "42"
+
+
+async def test_a_standby_streams_from_its_primary_and_refuses_writes(postgres_pair) -> None:
+    primary, standby = postgres_pair
+    primary.psql("CREATE TABLE IF NOT EXISTS replicated (v int); INSERT INTO replicated VALUES (7)", "storefront")
+    standby.wait_caught_up()
+    assert standby.psql("SELECT pg_is_in_recovery()") == "t"
+    engine = create_async_engine(standby.url("storefront"))
+    try:
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT sum(v) FROM replicated"))).scalar_one() == 7
+            with pytest.raises(DBAPIError, match="read-only transaction"):
+                await conn.execute(text("INSERT INTO replicated VALUES (8)"))
+    finally:
+        await engine.dispose()
+
+    standby.pause_replay()
+    try:
+        primary.psql("INSERT INTO replicated VALUES (1)", "storefront")
+        assert standby.psql("SELECT sum(v) FROM replicated", "storefront") == "7"  # paused: not replayed yet
+    finally:
+        standby.resume_replay()
+    standby.wait_caught_up()
+    assert standby.psql("SELECT sum(v) FROM replicated", "storefront") == "8"
