@@ -113,6 +113,19 @@ def _create_admin(args: argparse.Namespace) -> int:
     return 0
 
 
+def _purge_sessions(args: argparse.Namespace) -> int:
+    from app.services.bootstrap import purge_sessions
+
+    settings = Settings()
+    retention = settings.session_retention_seconds if args.retention_seconds is None else args.retention_seconds
+    deleted = asyncio.run(purge_sessions(settings, retention))
+    if deleted is None:
+        print("another process is purging sessions right now; nothing done", file=sys.stderr)
+        return 3
+    print(f"deleted {deleted} ended sessions (expired more than {retention}s ago)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app.cli", description="Storefront API commands")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -142,6 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_argument("--password", help="prefer STOREFRONT_SEED_ADMIN_PASSWORD_FILE: arguments show in ps")
     admin.add_argument("--name")
     admin.set_defaults(func=_create_admin)
+
+    purge = commands.add_parser("purge-sessions", help="delete refresh-token families that ended long enough ago")
+    purge.add_argument("--retention-seconds", type=int, help="default: STOREFRONT_SESSION_RETENTION_SECONDS")
+    purge.set_defaults(func=_purge_sessions)
     return parser
 
 

@@ -17,7 +17,7 @@ from starlette.middleware.cors import CORSMiddleware
 from app.api.problems import document_problems, install_problem_handlers
 from app.api.router import ROUTERS
 from app.core.config import Settings
-from app.core.db import dispose_engine, engines, init_engine
+from app.core.db import dispose_engine, engines, get_sessionmaker, init_engine
 from app.core.logging import configure_logging
 from app.core.metrics import instrument_engine
 from app.core.migrations import head_revision
@@ -30,6 +30,7 @@ from app.middleware.request_context import RequestContextMiddleware
 from app.middleware.security_headers import SecurityHeadersMiddleware
 from app.middleware.timeout import TimeoutMiddleware
 from app.services import cache as product_cache
+from app.services.session_purge import SessionPurger
 
 DESCRIPTION = """\
 The Storefront commerce API: accounts and sessions, API keys, the product catalog and orders.
@@ -56,12 +57,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         instrument_engine(engine)
     init_redis(settings)
     product_cache.configure(settings.product_local_cache_seconds if settings.product_cache_ttl_seconds > 0 else 0)
+    purger = SessionPurger(get_sessionmaker(), interval_seconds=settings.session_purge_interval_seconds,
+                           retention_seconds=settings.session_retention_seconds)
     try:
         security = await start_security(settings)
         app.state.security = security
         app.state.key_manager = security.keys
+        purger.start()
         yield
     finally:
+        await purger.stop()
         await stop_security()
         await close_redis()
         await dispose_engine()

@@ -17,7 +17,10 @@ from app.models.base import Base, Timestamps, UUIDPrimaryKey
 
 class RefreshTokenFamily(UUIDPrimaryKey, Timestamps, Base):
     __tablename__ = "refresh_token_families"
-    __table_args__ = (Index("ix_refresh_token_families_user_id_expires_at", "user_id", "expires_at"),)
+    __table_args__ = (
+        Index("ix_refresh_token_families_user_id_expires_at", "user_id", "expires_at"),
+        Index("ix_refresh_token_families_expires_at", "expires_at"),  # the purge of ended sessions
+    )
 
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
     # Absolute end of the session, fixed at login.

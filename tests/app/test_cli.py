@@ -45,7 +45,7 @@ def test_migrate_keyset_admin_and_serve(database_factory, redis_server, tmp_path
 
     migrated = _cli(env, "migrate")
     assert migrated.returncode == 0, migrated.stderr
-    assert (tmp_path / "termination-log").read_text() == "0002_commerce"
+    assert (tmp_path / "termination-log").read_text() == "0003_session_expiry_index"
     for line in migrated.stdout.splitlines():
         if line.startswith("{"):
             assert "storefront:storefront@" not in line  # no credentials in logs
@@ -73,7 +73,7 @@ def test_migrate_keyset_admin_and_serve(database_factory, redis_server, tmp_path
             assert server.poll() is None and time.monotonic() < deadline, "server did not become ready"
             time.sleep(0.2)
         version = httpx.get(f"{base}/version").json()
-        assert version["git_sha"] == "abc1234" and version["schema_revision"] == "0002_commerce"
+        assert version["git_sha"] == "abc1234" and version["schema_revision"] == "0003_session_expiry_index"
         login = httpx.post(f"{base}/auth/login", json={"email": "admin@example.com", "password": password},
                            headers={"X-Request-ID": "cli-test-login"})
         assert login.status_code == 200, login.text
@@ -89,6 +89,31 @@ def test_migrate_keyset_admin_and_serve(database_factory, redis_server, tmp_path
     login_lines = [entry for entry in log_lines if entry.get("correlation_id") == "cli-test-login"]
     assert login_lines, "the access log line carries the correlation id"
     assert password not in output and token not in output
+
+
+def test_purge_sessions_deletes_only_sessions_that_ended_long_enough_ago(postgres_server, database_factory,
+                                                                        redis_server, tmp_path):
+    url = database_factory()
+    database = url.rsplit("/", 1)[1]
+    env = _env(url, redis_server.url, tmp_path)
+    assert _cli(env, "migrate").returncode == 0
+    assert _cli(env, "create-admin", "--email", "keeper@example.com", "--password", "orchard-lantern-river-42",
+                "--name", "Admin").returncode == 0
+    user = postgres_server.psql("SELECT id FROM users", database)
+    postgres_server.psql(
+        "INSERT INTO refresh_token_families (id, user_id, expires_at) VALUES "
+        f"(gen_random_uuid(), '{user}', now() - interval '10 days'), "
+        f"(gen_random_uuid(), '{user}', now() - interval '1 hour'), "
+        f"(gen_random_uuid(), '{user}', now() + interval '1 day')", database)
+
+    purged = _cli(env, "purge-sessions")  # default retention: a week after the end
+    assert purged.returncode == 0, purged.stderr
+    assert "deleted 1 ended sessions" in purged.stdout
+    assert postgres_server.psql("SELECT count(*) FROM refresh_token_families", database) == "2"
+
+    purged = _cli(env, "purge-sessions", "--retention-seconds", "0")
+    assert "deleted 1 ended sessions" in purged.stdout
+    assert postgres_server.psql("SELECT count(*) FROM refresh_token_families WHERE expires_at > now()", database) == "1"
 
 
 def test_migrate_failure_is_reported(tmp_path):

@@ -43,7 +43,7 @@ async def test_upgrade_downgrade_upgrade(database_factory):
     url = database_factory()
     await asyncio.to_thread(upgrade, url)
     assert await _inspect(url, _tables) == TABLES
-    assert await _inspect(url, _revision) == head_revision() == "0002_commerce"
+    assert await _inspect(url, _revision) == head_revision() == "0003_session_expiry_index"
 
     await asyncio.to_thread(downgrade, url, "base")
     assert await _inspect(url, _tables) == set()
