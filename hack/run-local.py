@@ -97,10 +97,12 @@ def main() -> int:
         if plane:
             say(f"cluster:  export KUBECONFIG={plane.kubeconfig} PATH={tools_dir()}:$PATH; kubectl get sf -w")
         if args.exit_after_start:
-            import urllib.request
-
-            with urllib.request.urlopen(f"http://127.0.0.1:{args.port}/ready", timeout=5) as r:
-                say(f"/ready answered {r.status}")
+            status, body = wait_ready(args.port)
+            say(f"/ready answered {status}")
+            if status != 200:
+                print(body[-2000:])
+                print((work / "api.log").read_text()[-3000:])
+                return 1
             return 0
         say("Ctrl-C stops everything")
         signal.sigwait({signal.SIGINT, signal.SIGTERM})
@@ -112,6 +114,25 @@ def main() -> int:
             plane.destroy()
         redis.destroy()
         pg.destroy()
+
+
+def wait_ready(port: int, timeout: float = 30) -> tuple[int, str]:
+    """Polls /ready as a readiness probe would: the last status and body."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as exc:
+            status, body = exc.code, exc.read().decode(errors="replace")
+        except OSError as exc:
+            status, body = 0, str(exc)
+        if time.monotonic() > deadline:
+            return status, body
+        time.sleep(0.5)
 
 
 def run_operator(work: Path, procs: list[subprocess.Popen], database_url: str, redis: RedisServer) -> ControlPlane:

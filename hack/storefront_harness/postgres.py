@@ -48,12 +48,15 @@ class PostgresServer:
             self._owner = None
 
     # -- lifecycle ---------------------------------------------------------------------
-    def init(self) -> None:
+    def _prepare_dirs(self) -> None:
         self.base_dir.mkdir(parents=True, exist_ok=True)
         self.socket_dir.mkdir(exist_ok=True)
         if self._owner:
             for p in (self.base_dir, self.socket_dir):
                 os.chown(p, *self._owner)
+
+    def init(self) -> None:
+        self._prepare_dirs()
         pwfile = self.base_dir / "pwfile"
         pwfile.write_text(self.password)
         if self._owner:
@@ -137,11 +140,7 @@ class PostgresStandby(PostgresServer):
         self.primary = primary
 
     def init(self) -> None:
-        self.base_dir.mkdir(parents=True, exist_ok=True)
-        self.socket_dir.mkdir(exist_ok=True)
-        if self._owner:
-            for p in (self.base_dir, self.socket_dir):
-                os.chown(p, *self._owner)
+        self._prepare_dirs()
         # -R writes standby.signal and primary_conninfo; -X stream copies the WAL the backup needs.
         result = subprocess.run(
             [str(self.bin / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(self.primary.port), "-U", self.user,

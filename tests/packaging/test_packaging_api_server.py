@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 import uuid
 
 import pytest
 import yaml
 
 from storefront_harness import ControlPlane
+from storefront_harness.polling import wait_for
 
 from packaging_support import (OPERATOR_CHART, PLATFORM_CHART, PRODUCTION_VALUES, as_bare_pod, helm, render)
 
@@ -99,14 +99,7 @@ def test_the_restricted_namespace_does_enforce(storefront_crds, restricted_names
 
 
 def _wait_for(what: str, probe, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.5)
+    return wait_for(probe, timeout, interval=0.5, message=what)
 
 
 def _get(plane: ControlPlane, *args: str) -> dict:

@@ -13,6 +13,7 @@ import uuid
 import pytest
 
 from storefront_harness import ControlPlane
+from storefront_harness.polling import wait_for
 from storefront_harness.process import free_port
 
 from packaging_support import PLATFORM_CHART, REPO, helm
@@ -26,14 +27,8 @@ def _get(plane: ControlPlane, *args: str) -> dict | None:
 
 
 def _wait_for(what: str, probe, log_path, timeout: float = 90.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}; operator log:\n{log_path.read_text()[-4000:]}")
-        time.sleep(0.5)
+    return wait_for(probe, timeout, interval=0.5, message=what,
+                    diagnostics=lambda: f"operator log:\n{log_path.read_text()[-4000:]}")
 
 
 def test_the_operator_reconciles_the_charts_storefront(storefront_crds, tmp_path) -> None:

@@ -50,20 +50,6 @@ class OperatorProcess:
         self.proc = None
 
 
-def wait_for(check, timeout: float = 60, interval: float = 0.2, message: str = "condition"):
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-            if result:
-                return result
-        except Exception as exc:  # noqa: BLE001 - retried until the deadline
-            last = exc
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {message}" + (f": {last}" if last else ""))
-
-
 def storefront(namespace: str, name: str, **spec) -> list[dict]:
     """The database Secret and the Storefront, ready to create."""
     url = base64.b64encode(b"postgresql+asyncpg://u:p@db:5432/shop").decode()

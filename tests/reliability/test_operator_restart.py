@@ -15,7 +15,8 @@ import time
 import pytest
 
 from bench.kubelet_sim import SimulatedKubelet
-from operator_support import OperatorProcess, condition, storefront, wait_for
+from operator_support import OperatorProcess, condition, storefront
+from storefront_harness.polling import wait_for
 
 pytestmark = [pytest.mark.reliability, pytest.mark.kube, pytest.mark.slow]
 
@@ -67,13 +68,13 @@ def test_killed_mid_migration_adopts_its_job(kube, operator, kubelet, namespace)
     for obj in storefront(namespace, "shop"):
         kube.create(obj)
     job_name = wait_for(lambda: ((kube.get("Storefront", namespace, "shop").get("status") or {}).get("migration") or {})
-                        .get("jobName"), message="the migration Job to be recorded")
-    wait_for(lambda: kube.get("Job", namespace, job_name), message=f"Job {job_name}")
+                        .get("jobName"), 60, message="the migration Job to be recorded")
+    wait_for(lambda: kube.get("Job", namespace, job_name), 60, message=f"Job {job_name}")
     operator.kill()
 
     # The Job finishes while no operator runs.
     kubelet.watch(namespace)
-    wait_for(lambda: condition(kube.get("Job", namespace, job_name), "Complete").get("status") == "True",
+    wait_for(lambda: condition(kube.get("Job", namespace, job_name), "Complete").get("status") == "True", 60,
              message="the Job to complete")
     assert kube.get("Deployment", namespace, "shop") is None or \
         kube.get("Deployment", namespace, "shop")["spec"]["template"]["spec"]["containers"][0]["image"] != \
