@@ -30,6 +30,10 @@ reliability: setup
 crds: setup
 	@$(PY) -m storefront_operator.crd --write
 
+## The linter alone (the test suite runs it too).
+lint: setup
+	@$(PY) -m ruff check .
+
 bench: setup
 	@$(PY) -m bench
 

@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.monotonic()
         try:
             section = module.run(ctx)
-        except Exception as exc:  # one broken benchmark must not hide the others' figures
+        except Exception as exc:  # noqa: BLE001 - one broken benchmark must not hide the others' figures
             ctx.log(f"{name}: FAILED: {exc!r}")
             failed.append(name)
             continue

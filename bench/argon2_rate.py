@@ -22,7 +22,7 @@ class Argon2Params:
     parallelism: int
 
     @classmethod
-    def configured(cls) -> "Argon2Params":
+    def configured(cls) -> Argon2Params:
         """The values the app would use with the current environment."""
         from app.core.config import Settings
 

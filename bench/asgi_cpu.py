@@ -89,7 +89,7 @@ def measure(env: dict, *, factory: str = "bench.apps:storefront_app", path: str 
         args += ["--token", token]
     out = subprocess.run(args, env={**env, "BENCH_DROP_MIDDLEWARE": drop}, cwd=cwd or ROOT, capture_output=True, text=True,
                          timeout=600)
-    line = next((l for l in out.stdout.splitlines() if l.startswith("BENCH-RESULT ")), None)
+    line = next((item for item in out.stdout.splitlines() if item.startswith("BENCH-RESULT ")), None)
     if out.returncode != 0 or line is None:
         raise RuntimeError(f"in-process measurement failed: {out.stderr[-1500:]}")
     return json.loads(line.removeprefix("BENCH-RESULT "))

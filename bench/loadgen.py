@@ -184,7 +184,7 @@ def run(plan: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
     return finish(start(plan), timeout)
 
 
-def start(plan: dict[str, Any]) -> "subprocess.Popen[str]":
+def start(plan: dict[str, Any]) -> subprocess.Popen[str]:
     """Starts a plan in a separate process and returns at once (for faults injected meanwhile)."""
     root = __file__.rsplit("/bench/", 1)[0]
     proc = subprocess.Popen([sys.executable, "-m", "bench.loadgen"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -197,7 +197,7 @@ def start(plan: dict[str, Any]) -> "subprocess.Popen[str]":
     return proc
 
 
-def finish(proc: "subprocess.Popen[str]", timeout: float | None = None) -> dict[str, Any]:
+def finish(proc: subprocess.Popen[str], timeout: float | None = None) -> dict[str, Any]:
     plan = proc._plan  # type: ignore[attr-defined]
     limit = timeout or (plan.get("seconds", 0) + plan.get("timeout_seconds", 10.0) + 60)
     try:

@@ -144,8 +144,8 @@ def _section(ctx: Context, params: Argon2Params, rows: dict[str, list], seconds:
         lat = [r[2] for r in rows[key]]
         table.add(label, Spread.of(values).format("{:.1f}" if key.startswith("login") else "{:.0f}"),
                   f"{ratios(values, base).percent()} of {base_name}" if base else "baseline",
-                  Spread.of(l["p50"] for l in lat).format("{:.1f}"), Spread.of(l["p95"] for l in lat).format("{:.1f}"),
-                  Spread.of(l["p99"] for l in lat).format("{:.1f}"), sum(r[1] for r in rows[key]))
+                  Spread.of(item["p50"] for item in lat).format("{:.1f}"), Spread.of(item["p95"] for item in lat).format("{:.1f}"),
+                  Spread.of(item["p99"] for item in lat).format("{:.1f}"), sum(r[1] for r in rows[key]))
     section.tables.append(table)
     budget = Table("Where a login's CPU goes (CPU ms per successful login during the login runs; median)",
                    ["party", "CPU ms per login", "share"])

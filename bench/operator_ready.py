@@ -28,8 +28,8 @@ from bench.services import PY, ROOT, Workdir
 from bench.stats import Spread, percentile, ratios
 
 sys.path.insert(0, str(ROOT / "hack"))
-from storefront_harness import ControlPlane  # noqa: E402
-from storefront_harness.process import free_port, spawn  # noqa: E402
+from storefront_harness import ControlPlane
+from storefront_harness.process import free_port, spawn
 
 HEADING = "Operator: create-to-Ready, 50 at once, a broken one, memory"
 BATCH = 50

@@ -117,5 +117,5 @@ def run(ctx: Context) -> Section:
 def _trim(report: str) -> str:
     """Drops pyinstrument's banner and the frames of the driving loop above the app."""
     lines = report.splitlines()
-    start = next((i for i, l in enumerate(lines) if "AsyncClient." in l), 0)
+    start = next((i for i, line in enumerate(lines) if "AsyncClient." in line), 0)
     return "\n".join(lines[start:start + 60])

@@ -29,8 +29,8 @@ from bench.services import PY, ROOT, Workdir
 from bench.stats import Spread, latency_summary, ratios
 
 sys.path.insert(0, str(ROOT / "hack"))
-from storefront_harness import ControlPlane  # noqa: E402
-from storefront_harness.process import free_port, spawn  # noqa: E402
+from storefront_harness import ControlPlane
+from storefront_harness.process import free_port, spawn
 
 HEADING = "Key rotation under load"
 PROPAGATION_SECONDS = 3

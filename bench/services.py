@@ -44,7 +44,7 @@ class Datastores:
         self.admin_password = secrets.token_urlsafe(18)
         self.env: dict[str, str] = {}
 
-    def start(self) -> "Datastores":
+    def start(self) -> Datastores:
         self.pg.start()
         self.redis.start()
         self.env = {
@@ -92,7 +92,7 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 60) -> "Server":
+    def start(self, timeout: float = 60) -> Server:
         self.proc = spawn(
             [PY, "-m", "uvicorn", "--factory", self.factory, "--host", "127.0.0.1", "--port", str(self.port),
              "--workers", str(self.workers), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
@@ -125,7 +125,7 @@ class Server:
         stop(self.proc)
         self.proc = None
 
-    def __enter__(self) -> "Server":
+    def __enter__(self) -> Server:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -140,7 +140,7 @@ class Workdir:
         self.path.chmod(0o755)  # PostgreSQL runs as its own user when we are root and must reach its data dir
         self.stack = ExitStack()
 
-    def __enter__(self) -> "Workdir":
+    def __enter__(self) -> Workdir:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -30,7 +30,7 @@ class Spread:
     runs: int
 
     @classmethod
-    def of(cls, values: Iterable[float]) -> "Spread":
+    def of(cls, values: Iterable[float]) -> Spread:
         data = [float(v) for v in values]
         if not data:
             raise ValueError("spread of no runs")

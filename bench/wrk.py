@@ -49,7 +49,7 @@ def run(url: str, *, seconds: float, connections: int = 32, threads: int = 1,
     out = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 60)
     if out.returncode != 0:
         raise RuntimeError(f"wrk failed: {out.stderr.strip() or out.stdout.strip()}")
-    line = next((l for l in out.stdout.splitlines() if l.startswith("{")), None)
+    line = next((item for item in out.stdout.splitlines() if item.startswith("{")), None)
     if line is None:
         raise RuntimeError(f"wrk printed no report: {out.stdout[-500:]}")
     data = json.loads(line)

@@ -58,7 +58,7 @@ async def _run(name: str, check: Any) -> tuple[str, str]:
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
             await check
-    except Exception as exc:  # any failure means "not ready"; the reason goes to the log
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"; the reason goes to the log
         log.warning("readiness check %s failed: %s", name, type(exc).__name__)
         return name, "timeout" if isinstance(exc, TimeoutError) else "failed"
     return name, "ok"
@@ -98,7 +98,7 @@ async def version(request: Request) -> Version:
         async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
             async with get_engine().connect() as conn:
                 revision = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one_or_none()
-    except Exception as exc:  # the version endpoint answers even when the database does not
+    except Exception as exc:  # noqa: BLE001 - the version endpoint answers even when the database does not
         log.warning("schema revision unavailable: %s", type(exc).__name__)
     return Version(version=settings.version, git_sha=settings.git_sha, schema_revision=revision,
                    migrations_head=request.app.state.migrations_head)

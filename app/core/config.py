@@ -118,7 +118,7 @@ class Settings(BaseSettings):
     seed_admin_name: str = "Administrator"
 
     @model_validator(mode="after")
-    def _read_secret_files(self) -> "Settings":
+    def _read_secret_files(self) -> Settings:
         if self.database_url_file:
             self.database_url = SecretStr(self.database_url_file.read_text().strip())
         if self.redis_password_file:

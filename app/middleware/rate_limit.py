@@ -131,9 +131,9 @@ class RateLimitMiddleware:
         counters = [self._counter(key) for _, key, _ in buckets]
         for counter in counters:
             counter.pending += 1
-        await self._sync(window, [(key, c) for (_, key, _), c in zip(buckets, counters)])
+        await self._sync(window, [(key, c) for (_, key, _), c in zip(buckets, counters, strict=True)])
 
-        for (limit_name, _, limit), counter in zip(buckets, counters):
+        for (limit_name, _, limit), counter in zip(buckets, counters, strict=True):
             if counter.estimate > limit:
                 RATE_LIMITED.labels(limit_name).inc()
                 retry_after = max(1, math.ceil((window + 1) * WINDOW_SECONDS - now))
@@ -187,7 +187,7 @@ class RateLimitMiddleware:
                 counter.in_flight = 0
             self._backend_failed(exc)
             return
-        for (_, counter), total in zip(due, totals):
+        for (_, counter), total in zip(due, totals, strict=True):
             counter.synced, counter.in_flight = int(total), 0
 
     def _backend_failed(self, exc: Exception) -> None:

@@ -79,7 +79,7 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception as exc:  # the last resort: nothing about internals reaches the client
+        except Exception as exc:  # noqa: BLE001 - the last resort: nothing about internals reaches the client
             UNHANDLED_EXCEPTIONS.labels(type(exc).__name__).inc()
             error_log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             if not started:

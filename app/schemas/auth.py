@@ -48,7 +48,7 @@ class RefreshIn(IdentityInput):
 class TokenPairOut(BaseModel):
     access_token: str
     refresh_token: str
-    token_type: Literal["bearer"] = "bearer"
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth token type, not a secret
     expires_in: int = Field(description="Access-token lifetime in seconds")
 
 

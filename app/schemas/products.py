@@ -34,7 +34,7 @@ class ProductUpdate(StrictInput):
     stock: Stock | None = None
 
     @model_validator(mode="after")
-    def _no_nulls(self) -> "ProductUpdate":
+    def _no_nulls(self) -> ProductUpdate:
         nulls = [name for name in self.model_fields_set if getattr(self, name) is None]
         if nulls:
             raise ValueError(f"null is not allowed for: {', '.join(sorted(nulls))}")

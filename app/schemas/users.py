@@ -36,7 +36,7 @@ class MeUpdateIn(IdentityInput):
     _name = field_validator("name")(lambda v: _clean_name(v) if v is not None else v)
 
     @model_validator(mode="after")
-    def _password_needs_current(self) -> "MeUpdateIn":
+    def _password_needs_current(self) -> MeUpdateIn:
         if self.password is not None and self.current_password is None:
             raise ValueError("current_password is required to change the password")
         if self.name is None and self.password is None:
@@ -49,7 +49,7 @@ class AdminUserUpdateIn(IdentityInput):
     is_active: bool | None = None
 
     @model_validator(mode="after")
-    def _something(self) -> "AdminUserUpdateIn":
+    def _something(self) -> AdminUserUpdateIn:
         if self.role is None and self.is_active is None:
             raise ValueError("nothing to update: give role and/or is_active")
         return self

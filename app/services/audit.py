@@ -23,11 +23,11 @@ class Actor:
     ip: str | None = None
 
     @classmethod
-    def user(cls, user_id: uuid.UUID | str, ip: str | None = None) -> "Actor":
+    def user(cls, user_id: uuid.UUID | str, ip: str | None = None) -> Actor:
         return cls("user", str(user_id), ip)
 
     @classmethod
-    def anonymous(cls, ip: str | None = None) -> "Actor":
+    def anonymous(cls, ip: str | None = None) -> Actor:
         return cls("anonymous", None, ip)
 
 

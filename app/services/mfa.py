@@ -16,7 +16,7 @@ from app.models.user import User
 from app.services import audit
 from app.services.audit import Actor
 
-_SECRET_CONTEXT = "users.mfa_secret"
+_SECRET_CONTEXT = "users.mfa_secret"  # noqa: S105 - the AEAD context (column name), not a secret
 
 
 @dataclass(frozen=True)

@@ -133,7 +133,7 @@ class RefreshTokenService:
         return IssuedRefreshToken(new_token, family.id, family.user_id, family.mfa_authenticated)
 
     async def _revoke_for_reuse(self, session: AsyncSession, family: RefreshTokenFamily, token: RefreshToken,
-                                now: dt.datetime, actor_ip: str | None, why: str) -> "TokenReuseDetected":
+                                now: dt.datetime, actor_ip: str | None, why: str) -> TokenReuseDetected:
         family.revoked_at = now
         family.revoked_reason = "reuse_detected"
         audit.record(

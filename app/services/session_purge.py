@@ -78,7 +78,7 @@ class SessionPurger:
 
     async def _run(self) -> None:
         # Replicas started together should not all try at the same moment.
-        await asyncio.sleep(random.uniform(0.1, 1.0) * self.interval)
+        await asyncio.sleep(random.uniform(0.1, 1.0) * self.interval)  # noqa: S311 - jitter, not a secret
         while True:
             try:
                 deleted = await purge_ended_sessions(self.sessionmaker, retention_seconds=self.retention)
@@ -86,6 +86,6 @@ class SessionPurger:
                     log.info("purged ended sessions", extra={"sessions_purged": deleted})
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # the database may be down: try again next round
+            except Exception as exc:  # noqa: BLE001 - the database may be down: try again next round
                 log.warning("session purge failed: %s", type(exc).__name__)
             await asyncio.sleep(self.interval)

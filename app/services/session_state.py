@@ -33,7 +33,7 @@ class UserState:
         return f"{self.token_version}|{int(self.is_active)}|{self.role}"
 
     @classmethod
-    def decode(cls, raw: bytes | str) -> "UserState | None":
+    def decode(cls, raw: bytes | str) -> UserState | None:
         text = raw.decode() if isinstance(raw, bytes) else raw
         parts = text.split("|")
         if len(parts) != 3 or not parts[0].isdigit():

@@ -29,7 +29,7 @@ class CertificateAuthority:
         self.dir = directory
         self.dir.mkdir(parents=True, exist_ok=True)
         self.key = _key()
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         self.cert = (
             x509.CertificateBuilder()
             .subject_name(_name("storefront-harness-ca"))
@@ -54,7 +54,7 @@ class CertificateAuthority:
     def issue(self, name: str, cn: str, orgs: tuple[str, ...] = (), server_names: tuple[str, ...] = (),
               server_ips: tuple[str, ...] = ()) -> tuple[Path, Path]:
         key = _key()
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         builder = (
             x509.CertificateBuilder()
             .subject_name(_name(cn, orgs))

@@ -40,7 +40,7 @@ class ControlPlane:
         return f"https://127.0.0.1:{self.api_port}"
 
     # -- lifecycle ---------------------------------------------------------------------
-    def start(self) -> "ControlPlane":
+    def start(self) -> ControlPlane:
         try:
             self._prepare()
             self._start_etcd()

@@ -70,7 +70,7 @@ class PostgresServer:
         if result.returncode != 0:
             raise ComponentError("PostgreSQL", "initdb", None, None, result.stderr.strip() or result.stdout.strip())
 
-    def start(self, timeout: float = 30) -> "PostgresServer":
+    def start(self, timeout: float = 30) -> PostgresServer:
         if not (self.data_dir / "PG_VERSION").exists():
             self.init()
         self.proc = spawn(

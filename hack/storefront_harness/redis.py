@@ -29,7 +29,7 @@ class RedisServer:
         self.log = self.base_dir / "redis.log"
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 15) -> "RedisServer":
+    def start(self, timeout: float = 15) -> RedisServer:
         self.base_dir.mkdir(parents=True, exist_ok=True)
         args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.base_dir),
                 "--save", "", "--appendonly", "no", "--protected-mode", "no", "--daemonize", "no"]
@@ -92,7 +92,7 @@ class RedisCluster:
         self.base_dir = Path(base_dir or tempfile.mkdtemp(prefix="sf-rcluster-"))
         self.nodes = [RedisServer(self.base_dir / f"node-{i}", cluster=True) for i in range(size)]
 
-    def start(self) -> "RedisCluster":
+    def start(self) -> RedisCluster:
         try:
             for node in self.nodes:
                 node.start()

@@ -81,13 +81,13 @@ class Kube:
     field_manager: str = FIELD_MANAGER
 
     @classmethod
-    def from_kubeconfig(cls, path: str | None = None) -> "Kube":
+    def from_kubeconfig(cls, path: str | None = None) -> Kube:
         config = Configuration()
         kubernetes.config.load_kube_config(config_file=path, client_configuration=config)
         return cls(ApiClient(config))
 
     @classmethod
-    def auto(cls) -> "Kube":
+    def auto(cls) -> Kube:
         """In-cluster credentials when running in a pod, else the kubeconfig ($KUBECONFIG)."""
         config = Configuration()
         try:

@@ -10,7 +10,6 @@ from prometheus_client import start_http_server
 from . import handlers  # noqa: F401 - registers the handlers
 from .runtime import RUNTIME
 
-
 WAKE_UP_HANDLERS = ("storefront_changed", "deployment_changed", "job_changed")
 
 

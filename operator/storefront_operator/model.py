@@ -40,7 +40,7 @@ class SecretRef:
     key: str
 
     @classmethod
-    def parse(cls, raw: dict[str, Any] | None, default_key: str) -> "SecretRef | None":
+    def parse(cls, raw: dict[str, Any] | None, default_key: str) -> SecretRef | None:
         if not raw:
             return None
         return cls(name=raw["name"], key=raw.get("key") or default_key)
@@ -119,7 +119,7 @@ class Storefront:
     status: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_body(cls, body: dict[str, Any]) -> "Storefront":
+    def from_body(cls, body: dict[str, Any]) -> Storefront:
         meta = body["metadata"]
         return cls(
             name=meta["name"], namespace=meta["namespace"], uid=meta["uid"], generation=int(meta.get("generation", 1)),

@@ -166,7 +166,7 @@ def _connect(addresses: list[str], password: str | None, timeout: float, report:
     with ThreadPoolExecutor(max_workers=min(16, len(targets))) as pool:
         results = list(pool.map(attempt, targets))
     nodes = []
-    for address, result in zip(targets, results):
+    for address, result in zip(targets, results, strict=True):
         if isinstance(result, Exception):
             report.unreachable.append(address)
             report.actions.append(f"skipped unreachable {address}: {result.__class__.__name__}")
@@ -288,7 +288,7 @@ def _all_know_each_other(nodes: list[_Node], ids: set[str]) -> bool:
 def _assign_fresh(nodes: list[_Node], replicas_per_master: int, report: ClusterReport) -> None:
     master_count = max(1, len(nodes) // (1 + replicas_per_master))
     masters, others = nodes[:master_count], nodes[master_count:]
-    for node, (lo, hi) in zip(masters, even_ranges(master_count)):
+    for node, (lo, hi) in zip(masters, even_ranges(master_count), strict=True):
         node.cmd("CLUSTER", "ADDSLOTSRANGE", lo, hi)
         report.actions.append(f"assigned slots {lo}-{hi} to {node.ip}:{node.port}")
     for i, replica in enumerate(others):

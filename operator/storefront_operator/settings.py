@@ -54,7 +54,7 @@ class Settings:
     metrics_port: int = 9090
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         p = "STOREFRONT_OPERATOR_"
         return cls(
             resync_seconds=_float(p + "RESYNC_SECONDS", cls.resync_seconds),

@@ -68,7 +68,7 @@ async def test_stock_check_constraint_holds_in_the_database(database_factory):
         async with engine.begin() as conn:
             try:
                 await conn.execute(text("UPDATE products SET stock = stock - 1"))
-            except Exception as exc:  # the CHECK constraint refuses it
+            except Exception as exc:  # noqa: BLE001 - the CHECK constraint refuses it
                 assert "ck_products_stock_non_negative" in str(exc)
             else:
                 raise AssertionError("stock went negative")

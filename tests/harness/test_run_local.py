@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import subprocess
-
-import pytest
 import sys
 from pathlib import Path
+
+import pytest
 
 from storefront_harness.process import free_port
 

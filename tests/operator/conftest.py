@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-
 import pytest
 import yaml
+from sfop_support import CRD_FILE, PEERING_FILE
 
 from storefront_harness import ControlPlane
-
-from sfop_support import CRD_FILE, PEERING_FILE
 
 
 @pytest.fixture(scope="session")

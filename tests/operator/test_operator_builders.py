@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from sfop_support import storefront_body
 
 from storefront_operator.children import desired_children
 from storefront_operator.children.config import redis_config
 from storefront_operator.children.jobs import migration_job, migration_job_name
 from storefront_operator.children.workload import app_env
 from storefront_operator.model import SpecError, Storefront, parse_duration
-from sfop_support import storefront_body
 
 
 def _sf(**spec) -> Storefront:

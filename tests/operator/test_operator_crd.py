@@ -6,10 +6,9 @@ import copy
 
 import pytest
 import yaml
+from sfop_support import REPO
 
 from storefront_operator import crd
-
-from sfop_support import REPO
 
 pytestmark = pytest.mark.kube
 

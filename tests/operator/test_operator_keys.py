@@ -10,12 +10,12 @@ from pathlib import Path
 
 import jwt
 import pytest
+from sfop_support import condition, create_storefront
 
 from storefront_operator.keys import KeyPolicy, advance, parse_stamp
 from storefront_operator.keyset_step import read_keyset
 from storefront_operator.reconcile import reconcile
 from storefront_operator.settings import ROTATE_ANNOTATION, Settings
-from sfop_support import condition, create_storefront
 
 T0 = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
 POLICY = KeyPolicy("EdDSA", rotation_interval=timedelta(hours=1), propagation_delay=timedelta(seconds=90),

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sfop_support import complete_job, condition, create_storefront, fail_job, terminate_job_pod
 
 from storefront_operator.kube import Kube
 from storefront_operator.reconcile import reconcile
 from storefront_operator.settings import Settings
-from sfop_support import complete_job, condition, create_storefront, fail_job, terminate_job_pod
 
 pytestmark = pytest.mark.kube
 SETTINGS = Settings(resync_seconds=2, migration_backoff_seconds=30, migration_backoff_cap_seconds=120)

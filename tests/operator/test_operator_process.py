@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sfop_support import REPO, complete_job, condition, create_storefront, make_deployment_available, wait_for
 
 from storefront_harness.process import free_port
 from storefront_harness.tools import tool
-from sfop_support import REPO, complete_job, condition, create_storefront, make_deployment_available, wait_for
 
 pytestmark = [pytest.mark.kube, pytest.mark.slow]
 OPERATOR_USER = "storefront-operator-under-test"
@@ -105,7 +105,7 @@ def test_create_to_ready(operator_process, kube, crds, namespace):
     wait_for(lambda: _ready(kube, namespace, "shop"), 60, message="Ready=True")
     sf = kube.get("Storefront", namespace, "shop")
     assert sf["status"]["schemaRevision"] == "0001_initial" and sf["status"]["observedGeneration"] == 1
-    assert f"platform.storefront.dev/finalizer" in sf["metadata"]["finalizers"]
+    assert "platform.storefront.dev/finalizer" in sf["metadata"]["finalizers"]
     table = crds.kubectl("get", "sf", "shop", "-n", namespace).stdout
     assert "True" in table and "1.0.0" in table
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from sfop_support import complete_job, condition, create_storefront, make_deployment_available, wait_for
 
 from storefront_operator.reconcile import reconcile
 from storefront_operator.settings import Settings
-from sfop_support import complete_job, condition, create_storefront, make_deployment_available, wait_for
 
 pytestmark = pytest.mark.kube
 SETTINGS = Settings(resync_seconds=2, migration_backoff_seconds=1, migration_backoff_cap_seconds=4)
@@ -69,7 +69,7 @@ def test_deleting_the_storefront_garbage_collects_its_children(kube, namespace):
     kube.delete("Storefront", namespace, "shop", propagation="Background")
     for kind in ("Deployment", "Service", "ConfigMap", "Secret", "ServiceAccount", "NetworkPolicy"):
         name = {"ConfigMap": "shop-config", "Secret": "shop-jwt-keys"}.get(kind, "shop")
-        wait_for(lambda: kube.get(kind, namespace, name) is None, 60, message=f"{kind} to be collected")
+        wait_for(lambda kind=kind, name=name: kube.get(kind, namespace, name) is None, 60, message=f"{kind} to be collected")
     assert kube.get("Secret", namespace, "shop-app-secrets") is not None
 
 

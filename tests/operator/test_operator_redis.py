@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import redis
+from sfop_support import wait_for
 
 from storefront_operator.redis_cluster import SLOTS, even_ranges, parse_nodes, uncovered, wire_cluster
-from sfop_support import wait_for
 
 
 def test_even_ranges_cover_every_slot_once():
@@ -124,9 +124,10 @@ def _redis_pod(kube, namespace, index, port):
 
 @pytest.mark.kube
 def test_reconcile_forms_and_heals_the_cluster_and_hands_over_the_nodes(kube, namespace, redis_cluster_factory):
+    from sfop_support import condition, create_storefront
+
     from storefront_operator.reconcile import reconcile
     from storefront_operator.settings import Settings
-    from sfop_support import condition, create_storefront
 
     cluster = redis_cluster_factory(3)
     wait_for(lambda: kube.get("ServiceAccount", namespace, "default"), 30, message="the default ServiceAccount")

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from packaging_support import CRD_DIR
 
 from storefront_harness import ControlPlane
-
-from packaging_support import CRD_DIR
 
 
 @pytest.fixture(scope="session")

@@ -9,11 +9,10 @@ import uuid
 
 import pytest
 import yaml
+from packaging_support import OPERATOR_CHART, PLATFORM_CHART, PRODUCTION_VALUES, as_bare_pod, helm, render
 
 from storefront_harness import ControlPlane
 from storefront_harness.polling import wait_for
-
-from packaging_support import (OPERATOR_CHART, PLATFORM_CHART, PRODUCTION_VALUES, as_bare_pod, helm, render)
 
 pytestmark = pytest.mark.kube
 

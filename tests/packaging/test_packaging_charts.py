@@ -7,9 +7,19 @@ import re
 
 import pytest
 import yaml
-
-from packaging_support import (CRD_DIR, OPERATOR_CHART, PLATFORM_CHART, PRODUCTION_VALUES, REPO, by_kind,
-                               helm, one, pod_specs, render, template)
+from packaging_support import (
+    CRD_DIR,
+    OPERATOR_CHART,
+    PLATFORM_CHART,
+    PRODUCTION_VALUES,
+    REPO,
+    by_kind,
+    helm,
+    one,
+    pod_specs,
+    render,
+    template,
+)
 
 STANDARD_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version",
                    "app.kubernetes.io/managed-by", "helm.sh/chart")

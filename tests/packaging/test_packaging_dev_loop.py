@@ -12,11 +12,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
-
-from storefront_harness.tools import tool
-
 from packaging_support import PLATFORM_CHART, REPO, one, render
 from skaffold_schema import SCHEMA, apply_patches
+
+from storefront_harness.tools import tool
 
 SKAFFOLD = yaml.safe_load((REPO / "skaffold.yaml").read_text())
 KIND_CONFIG = REPO / "k8s" / "kind" / "cluster.yaml"

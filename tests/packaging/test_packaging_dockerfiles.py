@@ -10,7 +10,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from packaging_support import REPO
 
 APP = REPO / "Dockerfile"
@@ -20,7 +19,7 @@ OCI_LABELS = ("title", "description", "licenses", "version", "revision", "create
 
 def _instructions(path: Path) -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
-    text = re.sub(r"\\\n", " ", "\n".join(l for l in path.read_text().splitlines() if not l.lstrip().startswith("#")))
+    text = re.sub(r"\\\n", " ", "\n".join(item for item in path.read_text().splitlines() if not item.lstrip().startswith("#")))
     return [(m.group(1).upper(), m.group(2).strip()) for m in re.finditer(r"^\s*(\w+)\s+(.*)$", text, flags=re.M)]
 
 
@@ -126,8 +125,8 @@ def _ignored(path: str, patterns: list[str]) -> bool:
 
 
 def test_build_context_holds_sources_and_lock_but_no_tests_environments_or_secrets() -> None:
-    patterns = [l.strip() for l in (REPO / ".dockerignore").read_text().splitlines()
-                if l.strip() and not l.startswith("#")]
+    patterns = [item.strip() for item in (REPO / ".dockerignore").read_text().splitlines()
+                if item.strip() and not item.startswith("#")]
     for wanted in ("pyproject.toml", "uv.lock", "README.md", "app/main.py", "migrations/env.py",
                    "operator/storefront_operator/settings.py"):
         assert not _ignored(wanted, patterns), wanted

@@ -11,12 +11,11 @@ import time
 import uuid
 
 import pytest
+from packaging_support import PLATFORM_CHART, REPO, helm
 
 from storefront_harness import ControlPlane
 from storefront_harness.polling import wait_for
 from storefront_harness.process import free_port
-
-from packaging_support import PLATFORM_CHART, REPO, helm
 
 pytestmark = [pytest.mark.kube, pytest.mark.slow]
 

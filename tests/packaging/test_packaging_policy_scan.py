@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import yaml
-
 from packaging_support import OPERATOR_CHART, PLATFORM_CHART, PRODUCTION_VALUES, REPO, template
 
 CHECKOV_CONFIG = REPO / ".checkov.yaml"

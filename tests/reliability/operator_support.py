@@ -22,7 +22,7 @@ class OperatorProcess:
         self.proc: subprocess.Popen | None = None
         self.starts = 0
 
-    def start(self, timeout: float = 60) -> "OperatorProcess":
+    def start(self, timeout: float = 60) -> OperatorProcess:
         health = free_port()
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "STOREFRONT_OPERATOR_STANDALONE": "1",
                "STOREFRONT_OPERATOR_METRICS_PORT": "0", "STOREFRONT_OPERATOR_RESYNC_SECONDS": "2",

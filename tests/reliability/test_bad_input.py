@@ -11,9 +11,9 @@ import uuid
 
 import httpx
 import pytest
+from reliability_support import assert_problem
 
 from bench import api
-from reliability_support import assert_problem
 
 pytestmark = pytest.mark.reliability
 

@@ -13,9 +13,9 @@ import json
 import time
 
 import pytest
+from operator_support import OperatorProcess, condition, storefront
 
 from bench.kubelet_sim import SimulatedKubelet
-from operator_support import OperatorProcess, condition, storefront
 from storefront_harness.polling import wait_for
 
 pytestmark = [pytest.mark.reliability, pytest.mark.kube, pytest.mark.slow]
@@ -27,9 +27,9 @@ MIGRATION_SELECTOR = "app.kubernetes.io/component=migrations"
 
 @pytest.fixture(scope="module")
 def kube(control_plane):
-    from storefront_operator.kube import Kube
-
     from operator_support import REPO
+
+    from storefront_operator.kube import Kube
 
     control_plane.kubectl("apply", "--server-side", "-f", str(REPO / "k8s" / "crds"))
     for crd in CRDS:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import time
 
 import pytest
+from reliability_support import assert_problem, wait_for_status
 
 from bench import api, loadgen
-from reliability_support import assert_problem, wait_for_status
 
 pytestmark = [pytest.mark.reliability, pytest.mark.slow]
 

@@ -6,8 +6,17 @@ from typing import Any
 
 from ..keys import MOUNT_DIR, keyset_secret_name
 from ..model import Storefront
-from .meta import (APP_PORT, app_secrets_name, config_name, labels, metadata, redis_config_name,
-                   restricted_container_security, restricted_pod_security, selector_labels)
+from .meta import (
+    APP_PORT,
+    app_secrets_name,
+    config_name,
+    labels,
+    metadata,
+    redis_config_name,
+    restricted_container_security,
+    restricted_pod_security,
+    selector_labels,
+)
 
 
 def service_account(sf: Storefront) -> dict[str, Any]:
@@ -70,7 +79,7 @@ def deployment(sf: Storefront, image: str, version: str, config_hash: str) -> di
                         "resources": spec.resources,
                         "securityContext": restricted_container_security(),
                         "volumeMounts": [{"name": "jwt-keys", "mountPath": MOUNT_DIR, "readOnly": True},
-                                         {"name": "tmp", "mountPath": "/tmp"}],
+                                         {"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108 - an emptyDir: the root is read-only
                     }],
                     "volumes": [
                         {"name": "jwt-keys", "secret": {"secretName": keyset_secret_name(sf.name), "defaultMode": 0o440}},

@@ -89,7 +89,7 @@ async def test_login_and_register_have_stricter_limits(settings, api):
                            rate_limit_register_per_ip_per_minute=2) as application:
         async with client_for(application) as c:
             api.client = c
-            for i in range(2):
+            for _ in range(2):
                 await api.register()
             r = await c.post("/auth/register", json={"email": "late@example.com", "password": "x" * 20, "name": "L"})
             assert_429(r)

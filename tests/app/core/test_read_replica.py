@@ -55,8 +55,8 @@ async def cached(replicated, settings_for, api_on, fast_retries):
         yield pair
 
 
-async def _eventually(probe, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
+async def _eventually(probe, within: float = 15) -> None:
+    deadline = time.monotonic() + within
     while not await probe():
         assert time.monotonic() < deadline, "condition not reached in time"
         await asyncio.sleep(0.1)
@@ -152,4 +152,4 @@ async def test_a_stale_copy_cached_from_the_lagging_replica_is_dropped_soon(cach
         return (await client.get(f"/products/{product_id}")).json()["price"] == "20.00"
 
     # Well inside the 30 s cache TTL: the second invalidation after the write dropped the copy.
-    await _eventually(new_price, timeout=5)
+    await _eventually(new_price, within=5)

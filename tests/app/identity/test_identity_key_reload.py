@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 
-from app.core.security.keys import generate_key, write_keyset
 from identity_helpers import access_claims, keyset_document, sign_with_keyset, unverified_claims
+
+from app.core.security.keys import generate_key, write_keyset
 
 
 async def _me(client, token):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import pyotp
-
 from identity_helpers import audit_events, unverified_claims
 
 

@@ -10,7 +10,6 @@ import time
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ed25519
-
 from identity_helpers import access_claims, keyset_document, sign_with_keyset, unverified_claims
 
 
