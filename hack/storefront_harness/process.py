@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -14,8 +15,33 @@ from pathlib import Path
 _live: set[subprocess.Popen] = set()
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+    """A loopback port nothing listens on, taken from below the ephemeral range.
+
+    Ports the kernel hands out for port 0 come from the ephemeral range, which is also where
+    every outgoing connection gets its local port: between choosing such a port and the server
+    binding it, a client socket (a test's, the API server's) can take it. Below that range only
+    listeners compete, and we check there is none.
+    """
+    low, _ = _ephemeral_range()
+    floor = 10000 if low > 12000 else 1024
+    for _ in range(100):
+        port = random.randint(floor, low - 1)  # noqa: S311 - a port number, not a secret
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:  # a crowded machine: any port
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
