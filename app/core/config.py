@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     database_url: SecretStr = SecretStr("postgresql+asyncpg://storefront:storefront@127.0.0.1:5432/storefront")
     database_url_file: Path | None = None
     database_read_url: SecretStr | None = None
+    database_read_url_file: Path | None = None
     database_pool_size: int = 10
     database_max_overflow: int = 10
     database_pool_timeout_seconds: float = 5.0
@@ -119,18 +120,28 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _read_secret_files(self) -> Settings:
-        if self.database_url_file:
-            self.database_url = SecretStr(self.database_url_file.read_text().strip())
-        if self.redis_password_file:
-            self.redis_password = SecretStr(self.redis_password_file.read_text().strip())
-        if self.redis_cluster_nodes_file and self.redis_cluster_nodes_file.exists():
-            self.redis_cluster_nodes = self.redis_cluster_nodes_file.read_text().strip()
-        for secret, path in (("pii_encryption_key", self.pii_encryption_key_file),
-                             ("blind_index_key", self.blind_index_key_file),
-                             ("seed_admin_password", self.seed_admin_password_file)):
+        """``X_FILE`` wins over ``X``: Kubernetes mounts Secrets as files."""
+        for secret in ("database_url", "database_read_url", "redis_password", "pii_encryption_key",
+                       "blind_index_key", "seed_admin_password"):
+            path = getattr(self, f"{secret}_file")
             if path:
-                setattr(self, secret, SecretStr(path.read_text().strip()))
+                setattr(self, secret, SecretStr(_read_setting_file(secret, path)))
+        # Written by the operator and possibly not there yet: the node list then comes later.
+        if self.redis_cluster_nodes_file and self.redis_cluster_nodes_file.exists():
+            self.redis_cluster_nodes = _read_setting_file("redis_cluster_nodes", self.redis_cluster_nodes_file,
+                                                          allow_empty=True)
         return self
+
+
+def _read_setting_file(setting: str, path: Path, *, allow_empty: bool = False) -> str:
+    try:
+        value = path.read_text().strip()
+    except OSError as exc:
+        # A ValueError becomes a validation error that names the setting; the file's content never shows.
+        raise ValueError(f"STOREFRONT_{setting.upper()}_FILE: cannot read {path}: {exc.strerror}") from None
+    if not value and not allow_empty:
+        raise ValueError(f"STOREFRONT_{setting.upper()}_FILE: {path} is empty")
+    return value
 
 
 @lru_cache
