@@ -4,7 +4,8 @@
     make run                 # API on http://127.0.0.1:8000 (docs at /docs)
     make run-operator        # plus a Kubernetes control plane, the operator and a sample Storefront
 
-Everything lives in a temporary directory and is stopped on Ctrl-C. The seeded admin's
+Everything lives in a temporary directory and is stopped on Ctrl-C; the directory is removed
+then (it holds the signing keys), kept with --keep or when the start failed. The seeded admin's
 credentials are printed at start (override with STOREFRONT_ADMIN_EMAIL / _PASSWORD).
 """
 
@@ -14,6 +15,7 @@ import argparse
 import base64
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -44,6 +46,7 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("STOREFRONT_PORT", "8000")))
     parser.add_argument("--with-operator", action="store_true", help="also run the operator against a local control plane")
     parser.add_argument("--exit-after-start", action="store_true", help="start everything, check it answers, then stop (for tests)")
+    parser.add_argument("--keep", action="store_true", help="keep the run's directory (logs, keyset) after it stops")
     args = parser.parse_args()
 
     if port_open(args.port):
@@ -53,6 +56,19 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="storefront-run-"))
     # PostgreSQL runs as the postgres user when we are root: it must be able to reach its directory.
     work.chmod(0o711)
+    code = 1
+    try:
+        code = run(args, work)
+        return code
+    finally:
+        # The directory holds a private signing key: it goes, unless asked for or needed to debug a failure.
+        if code == 0 and not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            say(f"kept {work} (logs, keyset)")
+
+
+def run(args: argparse.Namespace, work: Path) -> int:
     pg = PostgresServer(work / "postgres").start()
     redis = RedisServer(work / "redis").start()
     plane: ControlPlane | None = None

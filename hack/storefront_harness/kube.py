@@ -7,7 +7,6 @@ There are no nodes: pods are created but never scheduled.
 
 from __future__ import annotations
 
-import base64
 import os
 import shutil
 import ssl
@@ -65,13 +64,19 @@ class ControlPlane:
         self.write_kubeconfig(self.kubeconfig, "admin", ("system:masters",))
 
     def write_kubeconfig(self, path: Path, user: str, groups: tuple[str, ...] = ()) -> Path:
-        """A kubeconfig authenticating as ``user`` in ``groups`` with a client certificate."""
+        """A kubeconfig authenticating as ``user`` in ``groups`` with a client certificate.
+
+        The certificates are referenced by path, not embedded: given ``*-data`` the Python
+        kubernetes client copies them into temporary files that outlive any process killed
+        before its exit handlers run (the restart suites SIGKILL the operator), which would
+        leave private keys behind in /tmp. These paths go with the control plane's directory.
+        """
         cert, key = self.ca.issue(f"user-{user.replace(':', '-')}", user, groups)
-        b64 = lambda p: base64.b64encode(Path(p).read_bytes()).decode()  # noqa: E731
         config = {
             "apiVersion": "v1", "kind": "Config", "current-context": "harness",
-            "clusters": [{"name": "harness", "cluster": {"server": self.server, "certificate-authority-data": b64(self.ca.cert_path)}}],
-            "users": [{"name": user, "user": {"client-certificate-data": b64(cert), "client-key-data": b64(key)}}],
+            "clusters": [{"name": "harness", "cluster": {"server": self.server,
+                                                         "certificate-authority": str(self.ca.cert_path)}}],
+            "users": [{"name": user, "user": {"client-certificate": str(cert), "client-key": str(key)}}],
             "contexts": [{"name": "harness", "context": {"cluster": "harness", "user": user, "namespace": "default"}}],
         }
         path.write_text(yaml.safe_dump(config))

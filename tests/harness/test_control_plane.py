@@ -148,3 +148,21 @@ def test_helm_template_and_lint_of_a_minimal_chart() -> None:
                                                          "app.kubernetes.io/instance": "demo"}},
         "data": {"greeting": "hi"},
     }]
+
+
+def test_kubeconfigs_reference_their_keys_instead_of_embedding_them(control_plane: ControlPlane, tmp_path) -> None:
+    import tempfile
+
+    before = set(Path(tempfile.gettempdir()).iterdir())
+    path = control_plane.write_kubeconfig(tmp_path / "viewer.kubeconfig", "viewer", ("viewers",))
+    loaded = yaml.safe_load(path.read_text())
+    user = loaded["users"][0]["user"]
+    assert not any(key.endswith("-data") for key in user)
+    assert Path(user["client-key"]).stat().st_mode & 0o077 == 0  # the private key: owner only
+    assert path.stat().st_mode & 0o077 == 0
+    # Loading it with the Python client writes no copy of the key to a temporary file.
+    api = config.new_client_from_config(config_file=str(path))
+    api.close()
+    leaked = [p for p in set(Path(tempfile.gettempdir()).iterdir()) - before
+              if p.is_file() and b"PRIVATE KEY" in p.read_bytes()[:64]]
+    assert leaked == []
