@@ -67,6 +67,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         await purger.stop()
+        await product_cache.cancel_pending()
         await stop_security()
         await close_redis()
         await dispose_engine()

@@ -154,6 +154,14 @@ async def invalidate_products(product_ids: list[uuid.UUID] | tuple[uuid.UUID, ..
         task.add_done_callback(_pending.discard)
 
 
+async def cancel_pending() -> None:
+    """At shutdown, before Redis closes: the delayed invalidations have nothing left to protect."""
+    tasks = list(_pending)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 async def _invalidate_later(product_ids: tuple[uuid.UUID, ...]) -> None:
     await asyncio.sleep(REPLICA_REINVALIDATE_SECONDS)
     await _invalidate(product_ids)

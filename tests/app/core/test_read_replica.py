@@ -153,3 +153,15 @@ async def test_a_stale_copy_cached_from_the_lagging_replica_is_dropped_soon(cach
 
     # Well inside the 30 s cache TTL: the second invalidation after the write dropped the copy.
     await _eventually(new_price, within=5)
+
+
+async def test_shutdown_right_after_a_write_leaves_no_delayed_invalidation_behind(replicated, settings_for, api_on):
+    primary, standby = replicated
+    app = create_app(settings_for(primary, DATABASE, database_read_url=standby.url(DATABASE)))
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.21", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            admin = await api_on(client, primary, DATABASE).admin()
+            await _create_product(client, admin, name="Last write")
+            assert cache._pending  # the second invalidation is scheduled
+    assert not cache._pending  # cancelled at shutdown, before Redis closed
