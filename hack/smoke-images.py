@@ -130,7 +130,7 @@ def smoke_operator(image: str, work: Path) -> None:
             "spec": {"image": "storefront-app:smoke", "version": "1.0.0", "database": {"secretRef": {"name": "db"}},
                      "redis": {"mode": "standalone", "address": "redis.shop.svc:6379"}}}))
         kubeconfig = work / "operator.kubeconfig"
-        plane.write_kubeconfig(kubeconfig, "admin", ("system:masters",))
+        plane.write_kubeconfig(kubeconfig, "admin", ("system:masters",), embed=True)  # mounted alone
         kubeconfig.chmod(0o644)
         say(f"{image}: python -m storefront_operator against a control plane")
         docker("run", "-d", "--name", name, *HARDENED, "-v", f"{kubeconfig}:/etc/kube/config:ro",

@@ -7,6 +7,7 @@ There are no nodes: pods are created but never scheduled.
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import ssl
@@ -63,20 +64,29 @@ class ControlPlane:
         self.sa_key, self.sa_pub = service_account_keypair(pki)
         self.write_kubeconfig(self.kubeconfig, "admin", ("system:masters",))
 
-    def write_kubeconfig(self, path: Path, user: str, groups: tuple[str, ...] = ()) -> Path:
+    def write_kubeconfig(self, path: Path, user: str, groups: tuple[str, ...] = (), *, embed: bool = False) -> Path:
         """A kubeconfig authenticating as ``user`` in ``groups`` with a client certificate.
 
-        The certificates are referenced by path, not embedded: given ``*-data`` the Python
-        kubernetes client copies them into temporary files that outlive any process killed
-        before its exit handlers run (the restart suites SIGKILL the operator), which would
-        leave private keys behind in /tmp. These paths go with the control plane's directory.
+        The certificates are referenced by path unless ``embed`` (for a kubeconfig that must
+        stand alone, e.g. mounted into a container): given ``*-data`` the Python kubernetes
+        client copies them into temporary files that outlive any process killed before its exit
+        handlers run (the restart suites SIGKILL the operator), which would leave private keys
+        behind in /tmp. The referenced files go with the control plane's directory.
         """
         cert, key = self.ca.issue(f"user-{user.replace(':', '-')}", user, groups)
+        if embed:
+            def b64(p: Path) -> str:
+                return base64.b64encode(Path(p).read_bytes()).decode()
+
+            cluster = {"server": self.server, "certificate-authority-data": b64(self.ca.cert_path)}
+            credentials = {"client-certificate-data": b64(cert), "client-key-data": b64(key)}
+        else:
+            cluster = {"server": self.server, "certificate-authority": str(self.ca.cert_path)}
+            credentials = {"client-certificate": str(cert), "client-key": str(key)}
         config = {
             "apiVersion": "v1", "kind": "Config", "current-context": "harness",
-            "clusters": [{"name": "harness", "cluster": {"server": self.server,
-                                                         "certificate-authority": str(self.ca.cert_path)}}],
-            "users": [{"name": user, "user": {"client-certificate": str(cert), "client-key": str(key)}}],
+            "clusters": [{"name": "harness", "cluster": cluster}],
+            "users": [{"name": user, "user": credentials}],
             "contexts": [{"name": "harness", "context": {"cluster": "harness", "user": user, "namespace": "default"}}],
         }
         path.write_text(yaml.safe_dump(config))

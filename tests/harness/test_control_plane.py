@@ -166,3 +166,6 @@ def test_kubeconfigs_reference_their_keys_instead_of_embedding_them(control_plan
     leaked = [p for p in set(Path(tempfile.gettempdir()).iterdir()) - before
               if p.is_file() and b"PRIVATE KEY" in p.read_bytes()[:64]]
     assert leaked == []
+    # A kubeconfig that must stand alone (mounted into a container) embeds them instead.
+    alone = yaml.safe_load(control_plane.write_kubeconfig(tmp_path / "alone", "viewer", embed=True).read_text())
+    assert {"client-certificate-data", "client-key-data"} <= set(alone["users"][0]["user"])
