@@ -252,12 +252,16 @@ def _ensure_app_secrets(kube: Kube, sf: Storefront) -> None:
 
 
 def _database_problem(kube: Kube, sf: Storefront) -> tuple[str, str] | None:
-    ref = sf.spec.database
-    secret = kube.get("Secret", sf.namespace, ref.name)
-    if secret is None:
-        return "DatabaseSecretNotFound", f"Secret {ref.name} (spec.database.secretRef) does not exist"
-    if ref.key not in (secret.get("data") or {}):
-        return "DatabaseSecretKeyMissing", f"Secret {ref.name} has no key {ref.key}"
+    """A database Secret the pods would fail to start without: the rollout waits for it."""
+    refs = [("Database", sf.spec.database, "spec.database.secretRef")]
+    if sf.spec.read_replica is not None:
+        refs.append(("ReadReplica", sf.spec.read_replica, "spec.database.readReplicaSecretRef"))
+    for what, ref, field in refs:
+        secret = kube.get("Secret", sf.namespace, ref.name)
+        if secret is None:
+            return f"{what}SecretNotFound", f"Secret {ref.name} ({field}) does not exist"
+        if ref.key not in (secret.get("data") or {}):
+            return f"{what}SecretKeyMissing", f"Secret {ref.name} ({field}) has no key {ref.key}"
     return None
 
 

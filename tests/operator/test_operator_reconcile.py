@@ -109,6 +109,31 @@ def test_missing_database_secret_is_reported_not_raised(kube, namespace):
     assert any(e["reason"] == "DatabaseSecretNotFound" and e["type"] == "Warning" for e in events)
 
 
+def test_a_missing_read_replica_secret_holds_the_rollout_and_says_why(kube, namespace):
+    import base64
+
+    create_storefront(kube, namespace, database={"secretRef": {"name": "shop-db"},
+                                                 "readReplicaSecretRef": {"name": "shop-replica"}})
+    reconcile(kube, namespace, "shop", SETTINGS)
+    sf = kube.get("Storefront", namespace, "shop")
+    reason = condition(sf, "MigrationsSucceeded")["reason"]
+    assert reason == "ReadReplicaSecretNotFound"
+    assert "spec.database.readReplicaSecretRef" in condition(sf, "MigrationsSucceeded")["message"]
+    assert kube.list("Job", namespace) == []  # no rollout whose pods could not start
+    assert any(e["reason"] == reason and e["type"] == "Warning" for e in kube.list("Event", namespace))
+
+    kube.create({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "shop-replica", "namespace": namespace},
+                 "data": {"dsn": base64.b64encode(b"postgresql+asyncpg://u:p@replica:5432/shop").decode()}})
+    reconcile(kube, namespace, "shop", SETTINGS)
+    assert condition(kube.get("Storefront", namespace, "shop"), "MigrationsSucceeded")["reason"] == \
+        "ReadReplicaSecretKeyMissing"  # the default key is `url`
+
+    kube.merge_patch("Secret", namespace, "shop-replica", {"data": {
+        "url": base64.b64encode(b"postgresql+asyncpg://u:p@replica:5432/shop").decode()}})
+    reconcile(kube, namespace, "shop", SETTINGS)
+    assert len(kube.list("Job", namespace)) == 1  # the migration starts once the Secret is right
+
+
 def test_pause_leaves_children_alone(kube, namespace):
     create_storefront(kube, namespace, pause=True)
     reconcile(kube, namespace, "shop", SETTINGS)
