@@ -113,16 +113,23 @@ def _create_admin(args: argparse.Namespace) -> int:
     return 0
 
 
-def _purge_sessions(args: argparse.Namespace) -> int:
-    from app.services.bootstrap import purge_sessions
+def _purge_expired(args: argparse.Namespace) -> int:
+    from app.services.bootstrap import purge
+    from app.services.retention import RetentionPolicy
 
     settings = Settings()
-    retention = settings.session_retention_seconds if args.retention_seconds is None else args.retention_seconds
-    deleted = asyncio.run(purge_sessions(settings, retention))
-    if deleted is None:
-        print("another process is purging sessions right now; nothing done", file=sys.stderr)
+    policy = RetentionPolicy(
+        settings.session_retention_seconds if args.session_retention_seconds is None else args.session_retention_seconds,
+        settings.audit_retention_days if args.audit_retention_days is None else args.audit_retention_days,
+    )
+    purged = asyncio.run(purge(settings, policy))
+    if purged is None:
+        print("another process is purging right now; nothing done", file=sys.stderr)
         return 3
-    print(f"deleted {deleted} ended sessions (expired more than {retention}s ago)")
+    audit = (f"{purged['audit_events']} audit events older than {policy.audit_retention_days} days"
+             if policy.audit_retention_days else "no audit events (retention 0 keeps them)")
+    print(f"deleted {purged['sessions']} ended sessions (ended more than {policy.session_retention_seconds}s ago) "
+          f"and {audit}")
     return 0
 
 
@@ -156,9 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_argument("--name")
     admin.set_defaults(func=_create_admin)
 
-    purge = commands.add_parser("purge-sessions", help="delete refresh-token families that ended long enough ago")
-    purge.add_argument("--retention-seconds", type=int, help="default: STOREFRONT_SESSION_RETENTION_SECONDS")
-    purge.set_defaults(func=_purge_sessions)
+    purge = commands.add_parser("purge-expired", help="delete ended sessions and old audit events, once")
+    purge.add_argument("--session-retention-seconds", type=int, help="default: STOREFRONT_SESSION_RETENTION_SECONDS")
+    purge.add_argument("--audit-retention-days", type=int, help="default: STOREFRONT_AUDIT_RETENTION_DAYS (0 keeps)")
+    purge.set_defaults(func=_purge_expired)
     return parser
 
 

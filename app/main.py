@@ -30,7 +30,7 @@ from app.middleware.request_context import RequestContextMiddleware
 from app.middleware.security_headers import SecurityHeadersMiddleware
 from app.middleware.timeout import TimeoutMiddleware
 from app.services import cache as product_cache
-from app.services.session_purge import SessionPurger
+from app.services.retention import RetentionPolicy, RetentionPurger
 
 DESCRIPTION = """\
 The Storefront commerce API: accounts and sessions, API keys, the product catalog and orders.
@@ -57,8 +57,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         instrument_engine(engine)
     init_redis(settings)
     product_cache.configure(settings.product_local_cache_seconds if settings.product_cache_ttl_seconds > 0 else 0)
-    purger = SessionPurger(get_sessionmaker(), interval_seconds=settings.session_purge_interval_seconds,
-                           retention_seconds=settings.session_retention_seconds)
+    purger = RetentionPurger(get_sessionmaker(), RetentionPolicy.of(settings),
+                             interval_seconds=settings.retention_purge_interval_seconds)
     try:
         security = await start_security(settings)
         app.state.security = security

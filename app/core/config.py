@@ -88,10 +88,12 @@ class Settings(BaseSettings):
     refresh_token_idle_seconds: int = 24 * 3600  # a refresh token unused this long is dead
     # Cached session state (user version/role/active, family alive) lives this long in Redis.
     auth_state_cache_seconds: int = 30
-    # Ended sessions (refresh-token families) are deleted this long after they expire, by a
-    # background purge every interval in each replica (one at a time); 0 turns the purge off.
+    # Retention, enforced by a background purge every interval in each replica (one at a time;
+    # an interval of 0 turns it off): ended sessions (refresh-token families) go this long after
+    # they end, audit events after this many days (0 keeps them).
     session_retention_seconds: int = Field(default=7 * 24 * 3600, ge=0)
-    session_purge_interval_seconds: float = Field(default=3600, ge=0)
+    audit_retention_days: int = Field(default=365, ge=0)
+    retention_purge_interval_seconds: float = Field(default=3600, ge=0)
     mfa_required_for_admins: bool = False
     # base64 of 32 random bytes each; set directly or as mounted files.
     pii_encryption_key: SecretStr | None = None

@@ -46,8 +46,10 @@ RATE_LIMITED = Counter("storefront_rate_limited_total", "Requests refused with 4
 RATE_LIMIT_BACKEND_ERRORS = Counter(
     "storefront_rate_limit_backend_errors_total", "Redis errors while rate limiting (requests were let through).",
 )
-SESSIONS_PURGED = Counter(
-    "storefront_sessions_purged_total", "Ended refresh-token families deleted (their tokens with them).",
+RETENTION_PURGED = Counter(
+    "storefront_retention_purged_total",
+    "Rows deleted by the retention purge: ended sessions (their tokens with them) and old audit events.",
+    ["kind"],
 )
 SIGNUPS = Counter("storefront_signups_total", "Accounts registered.")
 LOGINS = Counter("storefront_logins_total", "Login attempts by result (success, failure, mfa_required, locked).", ["result"])

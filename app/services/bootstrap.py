@@ -1,4 +1,4 @@
-"""What the command line calls: write a keyset, create or update the seed admin, purge ended sessions."""
+"""What the command line calls: write a keyset, create or update the seed admin, purge expired data."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from app.core.config import Settings
 from app.core.db import dispose_engine, get_sessionmaker, init_engine
 from app.core.security.keys import generate_keyset, write_keyset
 from app.core.security.runtime import configure_security
-from app.services.session_purge import purge_ended_sessions
+from app.services.retention import RetentionPolicy, purge_expired
 from app.services.users import ensure_admin
 
 
@@ -31,10 +31,10 @@ async def create_admin(settings: Settings, email: str, password: str, name: str)
         await dispose_engine()
 
 
-async def purge_sessions(settings: Settings, retention_seconds: int) -> int | None:
-    """Deleted families, or None when another process holds the purge lock."""
+async def purge(settings: Settings, policy: RetentionPolicy) -> dict[str, int] | None:
+    """Rows deleted by kind, or None when another process holds the purge lock."""
     init_engine(settings)
     try:
-        return await purge_ended_sessions(get_sessionmaker(), retention_seconds=retention_seconds)
+        return await purge_expired(get_sessionmaker(), policy)
     finally:
         await dispose_engine()

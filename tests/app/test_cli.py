@@ -91,8 +91,8 @@ def test_migrate_keyset_admin_and_serve(database_factory, redis_server, tmp_path
     assert password not in output and token not in output
 
 
-def test_purge_sessions_deletes_only_sessions_that_ended_long_enough_ago(postgres_server, database_factory,
-                                                                        redis_server, tmp_path):
+def test_purge_expired_deletes_only_what_its_retention_allows(postgres_server, database_factory,
+                                                               redis_server, tmp_path):
     url = database_factory()
     database = url.rsplit("/", 1)[1]
     env = _env(url, redis_server.url, tmp_path)
@@ -104,15 +104,19 @@ def test_purge_sessions_deletes_only_sessions_that_ended_long_enough_ago(postgre
         "INSERT INTO refresh_token_families (id, user_id, expires_at) VALUES "
         f"(gen_random_uuid(), '{user}', now() - interval '10 days'), "
         f"(gen_random_uuid(), '{user}', now() - interval '1 hour'), "
-        f"(gen_random_uuid(), '{user}', now() + interval '1 day')", database)
+        f"(gen_random_uuid(), '{user}', now() + interval '1 day'); "
+        "INSERT INTO audit_log (id, created_at, event, outcome, actor_type) VALUES "
+        "(gen_random_uuid(), now() - interval '2 years', 'auth.login.success', 'success', 'user')", database)
 
-    purged = _cli(env, "purge-sessions")  # default retention: a week after the end
+    purged = _cli(env, "purge-expired")  # defaults: sessions a week after their end, audit events after a year
     assert purged.returncode == 0, purged.stderr
-    assert "deleted 1 ended sessions" in purged.stdout
+    assert "deleted 1 ended sessions" in purged.stdout and "1 audit events older than 365 days" in purged.stdout
     assert postgres_server.psql("SELECT count(*) FROM refresh_token_families", database) == "2"
+    assert postgres_server.psql("SELECT count(*) FROM audit_log WHERE created_at < now() - interval '1 year'",
+                                database) == "0"
 
-    purged = _cli(env, "purge-sessions", "--retention-seconds", "0")
-    assert "deleted 1 ended sessions" in purged.stdout
+    purged = _cli(env, "purge-expired", "--session-retention-seconds", "0", "--audit-retention-days", "0")
+    assert "deleted 1 ended sessions" in purged.stdout and "no audit events" in purged.stdout
     assert postgres_server.psql("SELECT count(*) FROM refresh_token_families WHERE expires_at > now()", database) == "1"
 
 

@@ -18,7 +18,8 @@ def test_defaults_need_no_environment(monkeypatch):
     settings = Settings()
     assert settings.environment == "production"
     assert settings.database_read_url is None
-    assert settings.password_hash_threads == 0 and settings.session_purge_interval_seconds == 3600
+    assert settings.password_hash_threads == 0 and settings.retention_purge_interval_seconds == 3600
+    assert settings.audit_retention_days == 365
 
 
 @pytest.mark.parametrize("secret", SECRETS)

@@ -1,5 +1,6 @@
-"""Purging ended sessions: refresh-token families past their end plus the retention go, with
-their tokens; live ones stay usable; one process purges at a time; the app runs it on a timer."""
+"""Retention: refresh-token families past their end plus the retention go, with their tokens,
+while live ones stay usable; audit events older than their retention go; one process purges at
+a time; the app runs the purge on a timer."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from app.main import create_app
-from app.services.session_purge import PURGE_LOCK_KEY, purge_ended_sessions
+from app.services.retention import PURGE_LOCK_KEY, purge_ended_sessions, purge_old_audit_events
 
 
 @pytest.fixture
@@ -82,8 +83,26 @@ async def test_one_process_purges_at_a_time(sessionmaker, api):
     assert await purge_ended_sessions(sessionmaker, retention_seconds=0) == 1
 
 
+async def test_audit_events_older_than_their_retention_go(sessionmaker, api):
+    user = await api.user()  # its registration and login are audited now
+    async with sessionmaker() as session, session.begin():
+        await session.execute(text(
+            "INSERT INTO audit_log (id, created_at, event, outcome, actor_type, ip) "
+            "SELECT gen_random_uuid(), now() - interval '400 days', 'auth.login.success', 'success', 'user', "
+            "'198.51.100.7' FROM generate_series(1, 7)"))
+    recent = await _count(sessionmaker, "audit_log", "created_at > now() - interval '1 day'")
+    assert recent >= 2
+
+    assert await purge_old_audit_events(sessionmaker, retention_days=0) == 0  # 0 keeps everything
+    assert await _count(sessionmaker, "audit_log", "created_at < now() - interval '365 days'") == 7
+    assert await purge_old_audit_events(sessionmaker, retention_days=365, batch_size=3) == 7
+    assert await _count(sessionmaker, "audit_log", "created_at < now() - interval '365 days'") == 0
+    assert await _count(sessionmaker, "audit_log", f"actor_id = '{user.id}'") > 0  # this year's stay
+    assert await _count(sessionmaker, "audit_log", "true") == recent
+
+
 async def test_the_app_purges_on_a_timer(settings_for, postgres_server, database_name, api_on):
-    settings = settings_for(postgres_server, database_name, session_purge_interval_seconds=0.2,
+    settings = settings_for(postgres_server, database_name, retention_purge_interval_seconds=0.2,
                             session_retention_seconds=0)
     app = create_app(settings)
     engine = create_async_engine(settings.database_url.get_secret_value())
@@ -99,6 +118,6 @@ async def test_the_app_purges_on_a_timer(settings_for, postgres_server, database
                     assert time.monotonic() < deadline, "the background purge did not run"
                     await asyncio.sleep(0.1)
                 metrics = (await client.get("/metrics")).text
-                assert "storefront_sessions_purged_total" in metrics
+                assert 'storefront_retention_purged_total{kind="sessions"}' in metrics
     finally:
         await engine.dispose()
