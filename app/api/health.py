@@ -10,9 +10,10 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.api.problems import problem_response, problem_responses
-from app.core.db import get_engine
+from app.core.db import get_engine, get_read_engine
 from app.core.redis import get_redis
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,8 @@ class Version(BaseModel):
     migrations_head: str | None
 
 
-async def _check_database() -> None:
-    async with get_engine().connect() as conn:
+async def _check_database(engine: AsyncEngine | None = None) -> None:
+    async with (engine or get_engine()).connect() as conn:
         await conn.execute(text("SELECT 1"))
 
 
@@ -71,15 +72,19 @@ async def health() -> Health:
 
 @router.get(
     "/ready", response_model=Readiness, summary="Readiness: PostgreSQL, Redis and signing keys usable",
+    description="`checks` also reports the read replica (`database_replica`) when one is configured; it "
+                "does not decide readiness, since catalog reads fall back to the primary without it.",
     responses=problem_responses(503),
 )
 async def ready(request: Request) -> Any:
-    results = dict(await asyncio.gather(
-        _run("database", _check_database()), _run("redis", _check_redis()), _run("keys", _check_keys(request)),
-    ))
-    if all(v == "ok" for v in results.values()):
+    checks = [_run("database", _check_database()), _run("redis", _check_redis()), _run("keys", _check_keys(request))]
+    if (replica := get_read_engine()) is not None:
+        checks.append(_run("database_replica", _check_database(replica)))
+    results = dict(await asyncio.gather(*checks))
+    required = {k: v for k, v in results.items() if k != "database_replica"}
+    if all(v == "ok" for v in required.values()):
         return Readiness(status="ready", checks=results)
-    failing = ", ".join(k for k, v in results.items() if v != "ok")
+    failing = ", ".join(k for k, v in required.items() if v != "ok")
     return problem_response(503, f"Not ready: {failing}", type_slug="not-ready", checks=results,
                             headers={"Retry-After": "5"})
 

@@ -62,6 +62,10 @@ def has_read_replica() -> bool:
     return _read_engine is not None
 
 
+def get_read_engine() -> AsyncEngine | None:
+    return _read_engine
+
+
 def engines() -> list[AsyncEngine]:
     return [e for e in (_engine, _read_engine) if e is not None]
 

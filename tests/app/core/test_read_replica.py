@@ -115,11 +115,15 @@ async def test_a_replica_outage_moves_reads_to_the_primary_and_back(uncached, re
             assert r.status_code == 200, r.text
         assert (await client.get("/products")).status_code == 200
         assert _fallbacks((await client.get("/metrics")).text) >= before + 1
+        # Still ready (reads have the primary), and /ready says what is missing.
+        r = await client.get("/ready")
+        assert r.status_code == 200 and r.json()["checks"]["database_replica"] == "failed", r.text
     finally:
         await asyncio.to_thread(standby.start)
 
     # Back on the replica once it answers again: a product it has not replayed is not found.
     await asyncio.to_thread(standby.wait_caught_up)
+    assert (await client.get("/ready")).json()["checks"]["database_replica"] == "ok"
     standby.pause_replay()
     try:
         unseen = await _create_product(client, admin, name="Unreplayed mug")
