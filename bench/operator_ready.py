@@ -29,6 +29,7 @@ from bench.stats import Spread, percentile, ratios
 
 sys.path.insert(0, str(ROOT / "hack"))
 from storefront_harness import ControlPlane
+from storefront_harness.polling import wait_for
 from storefront_harness.process import free_port, spawn
 
 HEADING = "Operator: create-to-Ready, 50 at once, a broken one, memory"
@@ -96,18 +97,11 @@ class Bench:
         self.memory = {"idle": (_rss_mib(self.operator.pid), _rss_mib(self.minimal.pid))}
 
     def _wait(self, check, timeout: float, what: str, interval: float = 0.1):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                result = check()
-                if result:
-                    return result
-            except Exception:  # noqa: BLE001 - retried until the deadline
-                pass
-            if self.operator.poll() is not None:
-                raise RuntimeError(f"the operator exited with {self.operator.returncode}")
-            time.sleep(interval)
-        raise RuntimeError(f"timed out after {timeout:.0f}s waiting for {what}")
+        return wait_for(check, timeout, interval, what, give_up=self._operator_exited)
+
+    def _operator_exited(self) -> str | None:
+        code = self.operator.poll()
+        return None if code is None else f"the operator exited with {code}"
 
     def namespace(self, prefix: str) -> str:
         name = f"{prefix}-{uuid.uuid4().hex[:6]}"

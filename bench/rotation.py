@@ -30,6 +30,7 @@ from bench.stats import Spread, latency_summary, ratios
 
 sys.path.insert(0, str(ROOT / "hack"))
 from storefront_harness import ControlPlane
+from storefront_harness.polling import wait_for
 from storefront_harness.process import free_port, spawn
 
 HEADING = "Key rotation under load"
@@ -109,7 +110,8 @@ def run(ctx: Context) -> Section:
             "STOREFRONT_OPERATOR_METRICS_PORT": str(free_port()),
             "STOREFRONT_OPERATOR_LIVENESS_ENDPOINT": f"http://127.0.0.1:{health}/healthz"})
         work.stack.callback(operator.terminate)
-        _wait(lambda: urllib.request.urlopen(f"http://127.0.0.1:{health}/healthz", timeout=1).status == 200, 60)
+        wait_for(lambda: urllib.request.urlopen(f"http://127.0.0.1:{health}/healthz", timeout=1).status == 200, 60,
+                 message="the operator's health endpoint")
 
         ns = "rotation"
         plane.kubectl("create", "namespace", ns)
@@ -123,7 +125,7 @@ def run(ctx: Context) -> Section:
                               "jwt": {"propagationDelay": f"{PROPAGATION_SECONDS}s"}}})
         files = [work.path / f"keyset-{i}.json" for i in range(len(LAGS))]
         sync = SecretVolumeSync(kube, ns, list(zip(files, LAGS, strict=True)))
-        sync.write_all_now(_wait(sync.current, 60))
+        sync.write_all_now(wait_for(sync.current, 60, message="the keyset Secret"))
         sync.start()
         work.stack.callback(sync.stop)
         servers = [work.server("bench.apps:storefront_app", ds.env, f"app-{i}", STOREFRONT_JWT_KEYSET_FILE=str(f))
@@ -167,17 +169,6 @@ def _rotate(kube, namespace: str, run: int, count: int) -> None:
         time.sleep(SPACING)
 
 
-def _wait(check, timeout: float):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-            if result:
-                return result
-        except Exception:  # noqa: BLE001 - retried until the deadline
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"timed out after {timeout:.0f}s")
 
 
 def _summary(result: dict) -> dict:

@@ -5,7 +5,6 @@ shows which server answered a request."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -16,6 +15,7 @@ from app.core import db
 from app.core.migrations import upgrade
 from app.main import create_app
 from app.services import cache
+from storefront_harness.polling import wait_for_async
 
 DATABASE = "storefront"
 
@@ -55,13 +55,6 @@ async def cached(replicated, settings_for, api_on, fast_retries):
         yield pair
 
 
-async def _eventually(probe, within: float = 15) -> None:
-    deadline = time.monotonic() + within
-    while not await probe():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.1)
-
-
 async def _create_product(client, admin, **fields) -> str:
     r = await client.post("/products", json={"name": "Replicated mug", "price": "12.50", "stock": 5, **fields},
                           headers=admin.headers)
@@ -98,7 +91,7 @@ async def test_catalog_reads_come_from_the_replica_and_orders_from_the_primary(u
         r = await client.get(f"/products/{product_id}")
         return r.status_code == 200 and r.json()["stock"] == 3
 
-    await _eventually(replicated_with_stock_taken)
+    await wait_for_async(replicated_with_stock_taken, 15, message="the replica to replay the order")
 
 
 async def test_a_replica_outage_moves_reads_to_the_primary_and_back(uncached, replicated):
@@ -131,7 +124,7 @@ async def test_a_replica_outage_moves_reads_to_the_primary_and_back(uncached, re
         async def served_by_the_replica() -> bool:
             return (await client.get(f"/products/{unseen}")).status_code == 404
 
-        await _eventually(served_by_the_replica)
+        await wait_for_async(served_by_the_replica, 15, message="reads back on the replica")
     finally:
         standby.resume_replay()
 
@@ -156,7 +149,7 @@ async def test_a_stale_copy_cached_from_the_lagging_replica_is_dropped_soon(cach
         return (await client.get(f"/products/{product_id}")).json()["price"] == "20.00"
 
     # Well inside the 30 s cache TTL: the second invalidation after the write dropped the copy.
-    await _eventually(new_price, within=5)
+    await wait_for_async(new_price, 5, message="the new price")
 
 
 async def test_shutdown_right_after_a_write_leaves_no_delayed_invalidation_behind(replicated, settings_for, api_on):

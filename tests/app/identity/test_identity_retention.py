@@ -4,9 +4,6 @@ a time; the app runs the purge on a timer."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
@@ -15,6 +12,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from app.main import create_app
 from app.services.retention import PURGE_LOCK_KEY, purge_ended_sessions, purge_old_audit_events
+from storefront_harness.polling import wait_for_async
 
 
 @pytest.fixture
@@ -113,10 +111,11 @@ async def test_the_app_purges_on_a_timer(settings_for, postgres_server, database
             async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
                 user = await api_on(client, postgres_server, database_name).user()
                 await _end_family_of(maker, user.id, "1 minute")
-                deadline = time.monotonic() + 10
-                while await _count(maker, "refresh_token_families", f"user_id = '{user.id}'"):
-                    assert time.monotonic() < deadline, "the background purge did not run"
-                    await asyncio.sleep(0.1)
+
+                async def purged() -> bool:
+                    return await _count(maker, "refresh_token_families", f"user_id = '{user.id}'") == 0
+
+                await wait_for_async(purged, 10, message="the background purge")
                 metrics = (await client.get("/metrics")).text
                 assert 'storefront_retention_purged_total{kind="sessions"}' in metrics
     finally:
