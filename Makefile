@@ -3,27 +3,34 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup run run-operator test test-fast reliability crds bench lint clean
+.PHONY: setup setup-kube setup-all run run-operator test test-fast reliability crds bench lint clean
 
+# What each target builds: the API alone needs no Kubernetes binaries.
 setup:
 	@hack/setup.sh
+
+setup-kube:
+	@hack/setup.sh control-plane helm kind
+
+setup-all:
+	@hack/setup.sh all
 
 ## Runs the API on loopback with its own PostgreSQL and Redis, a generated keyset and a seeded admin.
 run: setup
 	@$(PY) hack/run-local.py
 
 ## Also starts a local Kubernetes control plane, the operator, and applies a sample Storefront.
-run-operator: setup
+run-operator: setup-all
 	@$(PY) hack/run-local.py --with-operator
 
 ## The whole suite against real PostgreSQL, Redis and a Kubernetes control plane.
-test: setup
+test: setup-all
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
-test-fast: setup
+test-fast: setup-kube
 	@$(PY) -m pytest -m "not reliability and not slow" $(PYTEST_ARGS)
 
-reliability: setup
+reliability: setup-kube
 	@$(PY) -m pytest -m reliability $(PYTEST_ARGS)
 
 ## Regenerates the CRD files from the operator's single source.
@@ -34,7 +41,7 @@ crds: setup
 lint: setup
 	@$(PY) -m ruff check .
 
-bench: setup
+bench: setup-all
 	@$(PY) -m bench
 
 clean:

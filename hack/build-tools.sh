@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Builds etcd, kube-apiserver, kube-controller-manager, kubectl, helm and kind from
-# their Go modules at the versions pinned in hack/tools.env, into a cache outside the
-# repository keyed by version. A tool already in the cache is not rebuilt.
+# Builds the Kubernetes tooling from Go modules at the versions pinned in hack/tools.env,
+# into a cache outside the repository keyed by version. A tool already in the cache is not
+# rebuilt. Arguments name the groups to build (default: all of them):
+#   control-plane  etcd, kube-apiserver, kube-controller-manager, kubectl
+#   node           kube-scheduler, kubelet, kube-proxy, CoreDNS, metrics-server
+#   helm, kind
 #
 # Prints the cache's bin directory on the last line of stdout.
 set -euo pipefail
@@ -59,16 +62,27 @@ k8s_ldflags() {
   echo "-s -w -X k8s.io/component-base/version.gitVersion=$v -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean -X k8s.io/client-go/pkg/version.gitVersion=$v"
 }
 
+groups=("$@")
+[ ${#groups[@]} -gt 0 ] || groups=(control-plane node helm kind)
+wants() { local g; for g in "${groups[@]}"; do [ "$g" = "$1" ] && return 0; done; return 1; }
+for g in "${groups[@]}"; do
+  case "$g" in control-plane|node|helm|kind) ;; *) log "unknown group: $g"; exit 2 ;; esac
+done
+
+k8s_tools=()
+wants control-plane && k8s_tools+=(kube-apiserver kube-controller-manager kubectl)
+wants node && k8s_tools+=(kube-scheduler kubelet kube-proxy)
 want_k8s=()
-for t in kube-apiserver kube-controller-manager kubectl; do
+for t in "${k8s_tools[@]}"; do
   have "$t" "$K8S_VERSION" || want_k8s+=("k8s.io/kubernetes/cmd/$t")
 done
 if [ ${#want_k8s[@]} -gt 0 ]; then
+  log "building ${#want_k8s[@]} Kubernetes binaries from k8s.io/kubernetes $K8S_VERSION (a few minutes each on two cores when the Go build cache is cold, seconds once warm)"
   STAGING_VERSION="v0.${K8S_VERSION#v1.}" build_wrapped k8s.io/kubernetes "$K8S_VERSION" "$cache_root" \
     "$(k8s_ldflags "$K8S_VERSION")" "${want_k8s[@]}"
 fi
 
-if ! have etcd "$ETCD_VERSION"; then
+if wants control-plane && ! have etcd "$ETCD_VERSION"; then
   # The server module's main package is its root; its binary is named after the module path.
   build_wrapped go.etcd.io/etcd/server/v3 "$ETCD_VERSION" "$cache_root/.etcd-build" "-s -w" go.etcd.io/etcd/server/v3
   mkdir -p "$cache_root/etcd-$ETCD_VERSION"
@@ -90,13 +104,25 @@ helm_ldflags() {
   minor=$(awk '$1 == "k8s.io/client-go" {print $2}' "$gomod" | cut -d. -f2)
   echo "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$minor -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$minor"
 }
-have helm "$HELM_VERSION" || go_install helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" "$(helm_ldflags)"
-go_install kind sigs.k8s.io/kind "$KIND_VERSION"
+if wants helm && ! have helm "$HELM_VERSION"; then
+  go_install helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" "$(helm_ldflags)"
+fi
+wants kind && go_install kind sigs.k8s.io/kind "$KIND_VERSION"
 
-link_bin kube-apiserver "$K8S_VERSION"
-link_bin kube-controller-manager "$K8S_VERSION"
-link_bin kubectl "$K8S_VERSION"
-link_bin etcd "$ETCD_VERSION"
-link_bin helm "$HELM_VERSION"
-link_bin kind "$KIND_VERSION"
+if wants node; then
+  # Cluster DNS and the resource metrics API (for the HPA), run by the harness beside the kubelet.
+  go_install coredns github.com/coredns/coredns "$COREDNS_VERSION" \
+    "-X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION"
+  go_install metrics-server sigs.k8s.io/metrics-server/cmd/metrics-server "$METRICS_SERVER_VERSION" \
+    "-X sigs.k8s.io/metrics-server/pkg/version.gitVersion=$METRICS_SERVER_VERSION"
+fi
+
+for t in "${k8s_tools[@]}"; do link_bin "$t" "$K8S_VERSION"; done
+wants control-plane && link_bin etcd "$ETCD_VERSION"
+wants helm && link_bin helm "$HELM_VERSION"
+wants kind && link_bin kind "$KIND_VERSION"
+if wants node; then
+  link_bin coredns "$COREDNS_VERSION"
+  link_bin metrics-server "$METRICS_SERVER_VERSION"
+fi
 echo "$cache_root/bin"

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian machine (or refreshes an existing checkout) for running and
-# testing the platform: Debian packages, the locked Python environment, and the
-# Kubernetes binaries built from their Go modules. Safe to run again: each step skips
-# what is already in place.
+# testing the platform: Debian packages, the locked Python environment and, for the targets
+# that need Kubernetes, the binaries built from their Go modules. Safe to run again: each
+# step skips what is already in place.
+#
+#   hack/setup.sh                      # the API alone (make run): no Go build at all
+#   hack/setup.sh control-plane helm   # plus those groups of hack/build-tools.sh
+#   hack/setup.sh all                  # every group, and the node's runtime packages
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,11 +17,27 @@ as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
+groups=("$@")
+if [ "${groups[*]:-}" = "all" ]; then groups=(control-plane node helm kind); fi
+with_node=0
+for g in "${groups[@]}"; do [ "$g" = node ] && with_node=1; done
+
 missing=()
 compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || missing+=(postgresql)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v redis-cli >/dev/null || missing+=(redis-tools)
 command -v wrk >/dev/null || missing+=(wrk)  # load generator of `make bench`
+if [ "$with_node" = 1 ]; then
+  # The node: container runtime, CNI plugins, kube-proxy's iptables and conntrack, and what
+  # builds its images offline (Docker's engine, debootstrap for the Debian base).
+  command -v containerd >/dev/null || missing+=(containerd)
+  command -v runc >/dev/null || missing+=(runc)
+  [ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
+  command -v iptables >/dev/null || missing+=(iptables)
+  command -v conntrack >/dev/null || missing+=(conntrack)
+  command -v dockerd >/dev/null || missing+=(docker.io)
+  command -v debootstrap >/dev/null || missing+=(debootstrap)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing Debian packages: ${missing[*]}"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
@@ -32,7 +52,9 @@ fi
 log "syncing the Python environment from uv.lock"
 uv sync --frozen --quiet
 
-command -v go >/dev/null || { log "Go is required to build the Kubernetes binaries"; exit 1; }
-log "building (or reusing) the Kubernetes binaries"
-hack/build-tools.sh >/dev/null
+if [ ${#groups[@]} -gt 0 ]; then
+  command -v go >/dev/null || { log "Go is required to build the Kubernetes binaries"; exit 1; }
+  log "building (or reusing) the Kubernetes binaries: ${groups[*]} (a fresh machine: about 25 minutes on two cores; cached afterwards)"
+  hack/build-tools.sh "${groups[@]}" >/dev/null
+fi
 log "ready"
