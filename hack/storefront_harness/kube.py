@@ -2,12 +2,15 @@
 
 etcd, kube-apiserver (RBAC, PodSecurity admission, service-account tokens) and, unless
 disabled, kube-controller-manager (garbage collector, Deployment/ReplicaSet/Job controllers).
-There are no nodes: pods are created but never scheduled.
+On its own it has no nodes: pods are created but never scheduled. Given a ``NodeNetwork``
+(see ``node.py``) the API server instead listens on the node's address, where pods can reach
+it through the ``kubernetes`` Service, and is set up for a kubelet and aggregated APIs.
 """
 
 from __future__ import annotations
 
 import base64
+import ipaddress
 import os
 import shutil
 import ssl
@@ -15,6 +18,7 @@ import subprocess
 import tempfile
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -23,11 +27,23 @@ from .errors import ComponentError
 from .process import free_port, spawn, stop, wait_until
 from .tools import tool
 
+if TYPE_CHECKING:
+    from .network import NodeNetwork
+
+
+def _first_host(cidr: str) -> str:
+    """The ``kubernetes`` Service's ClusterIP: the first address of the Service range."""
+    return str(next(ipaddress.ip_network(cidr).hosts()))
+
 
 class ControlPlane:
-    def __init__(self, base_dir: Path | None = None, controller_manager: bool = True):
+    def __init__(self, base_dir: Path | None = None, controller_manager: bool = True,
+                 network: NodeNetwork | None = None):
         self.base_dir = Path(base_dir or tempfile.mkdtemp(prefix="sf-kube-"))
         self.with_controller_manager = controller_manager
+        self.network = network
+        self.address = network.node_ip if network else "127.0.0.1"
+        self.service_cidr = network.service_cidr if network else "10.0.0.0/24"
         self.etcd_port = free_port()
         self.etcd_peer_port = free_port()
         self.api_port = free_port()
@@ -37,7 +53,7 @@ class ControlPlane:
 
     @property
     def server(self) -> str:
-        return f"https://127.0.0.1:{self.api_port}"
+        return f"https://{self.address}:{self.api_port}"
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> ControlPlane:
@@ -59,7 +75,7 @@ class ControlPlane:
             "apiserver", "kube-apiserver",
             server_names=("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
                           "kubernetes.default.svc.cluster.local"),
-            server_ips=("127.0.0.1", "10.0.0.1"),
+            server_ips=tuple(dict.fromkeys(("127.0.0.1", self.address, _first_host(self.service_cidr)))),
         )
         self.sa_key, self.sa_pub = service_account_keypair(pki)
         self.write_kubeconfig(self.kubeconfig, "admin", ("system:masters",))
@@ -129,20 +145,41 @@ class ControlPlane:
         proc = spawn([
             binary,
             f"--etcd-servers=http://127.0.0.1:{self.etcd_port}",
-            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={self.api_port}",
+            f"--bind-address={self.address}", f"--advertise-address={self.address}", f"--secure-port={self.api_port}",
             f"--cert-dir={self.base_dir / 'apiserver-certs'}",
             f"--tls-cert-file={cert}", f"--tls-private-key-file={key}",
             f"--client-ca-file={self.ca.cert_path}",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-account-key-file={self.sa_pub}", f"--service-account-signing-key-file={self.sa_key}",
-            "--service-cluster-ip-range=10.0.0.0/24",
-            "--authorization-mode=RBAC", "--allow-privileged=true",
-            "--endpoint-reconciler-type=none", "--v=1",
+            f"--service-cluster-ip-range={self.service_cidr}",
+            "--allow-privileged=true", "--v=1",
+            *(self._node_flags() if self.network else
+              ["--authorization-mode=RBAC", "--endpoint-reconciler-type=none"]),
         ], log)
         self.procs["kube-apiserver"] = proc
         reason = wait_until(lambda: self.get("/readyz")[0] == 200, proc, 90)
         if reason:
             raise ComponentError("kube-apiserver", binary, self.api_port, log, reason)
+
+    def _node_flags(self) -> list[str]:
+        """A kubelet joins: the Node authorizer and NodeRestriction admission keep it to its own
+        objects; the API server reaches it (logs, exec) with a client certificate and checks its
+        serving certificate; the ``kubernetes`` Service gets this server as its endpoint; the
+        aggregation layer (metrics-server) is trusted through a front-proxy client certificate."""
+        kubelet_cert, kubelet_key = self.ca.issue("apiserver-kubelet-client", "kube-apiserver-kubelet-client", ("system:masters",))
+        proxy_cert, proxy_key = self.ca.issue("front-proxy-client", "front-proxy-client")
+        return [
+            "--authorization-mode=Node,RBAC", "--enable-admission-plugins=NodeRestriction",
+            "--endpoint-reconciler-type=lease",
+            f"--kubelet-client-certificate={kubelet_cert}", f"--kubelet-client-key={kubelet_key}",
+            f"--kubelet-certificate-authority={self.ca.cert_path}",
+            "--kubelet-preferred-address-types=InternalIP",
+            f"--requestheader-client-ca-file={self.ca.cert_path}", "--requestheader-allowed-names=front-proxy-client",
+            "--requestheader-username-headers=X-Remote-User", "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={proxy_cert}", f"--proxy-client-key-file={proxy_key}",
+            "--enable-aggregator-routing=true",
+        ]
 
     def _start_controller_manager(self) -> None:
         binary = tool("kube-controller-manager")
