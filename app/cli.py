@@ -139,8 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the API with uvicorn")
     serve.add_argument("--host", default=os.environ.get("STOREFRONT_HOST", "0.0.0.0"))  # noqa: S104 - a container
-    serve.add_argument("--port", type=int, default=int(os.environ.get("STOREFRONT_PORT", "8000")))
-    serve.add_argument("--workers", type=int, default=int(os.environ.get("STOREFRONT_WORKERS", "1")))
+    # String defaults: argparse converts them only when `serve` runs, and a bad value is then a
+    # usage error naming the option, not a traceback in every other command.
+    serve.add_argument("--port", type=int, default=os.environ.get("STOREFRONT_PORT", "8000"))
+    serve.add_argument("--workers", type=int, default=os.environ.get("STOREFRONT_WORKERS", "1"))
     serve.add_argument("--forwarded-allow-ips", default=os.environ.get("STOREFRONT_FORWARDED_ALLOW_IPS", "127.0.0.1"),
                        help="proxies whose X-Forwarded-* headers are trusted (comma list, or *)")
     serve.add_argument("--reload", action="store_true", help="restart on code changes (development)")

@@ -7,6 +7,7 @@ starts it), and is torn down at the end even when tests fail.
 from __future__ import annotations
 
 import os
+import signal
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -108,3 +109,12 @@ def namespace(control_plane: ControlPlane) -> Iterator[str]:
     control_plane.kubectl("create", "namespace", name)
     yield name
     control_plane.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+def _interrupt_on_sigterm(signum, frame):  # noqa: ARG001 - signal handler signature
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+# A run stopped with SIGTERM (a CI time limit, `timeout`) tears its fixtures down like Ctrl-C
+# does, so no server, node or pod outlives it.
+signal.signal(signal.SIGTERM, _interrupt_on_sigterm)

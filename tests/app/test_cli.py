@@ -126,3 +126,16 @@ def test_migrate_failure_is_reported(tmp_path):
     assert result.returncode == 1
     message = (tmp_path / "termination-log").read_text()
     assert message.startswith("migration failed:") and "wrong" not in message
+
+
+def test_a_bad_port_variable_is_a_usage_error_of_serve_only(tmp_path):
+    """Kubernetes service links put STOREFRONT_PORT=tcp://... into a pod's environment when a
+    Service is named "storefront": other commands must not trip over it, serve names it."""
+    env = {**_env("postgresql+asyncpg://x@127.0.0.1:1/x", "redis://127.0.0.1:1/0", tmp_path),
+           "STOREFRONT_PORT": "tcp://198.18.2.10:80"}
+    generated = _cli(env, "keyset", "generate", "--out", str(tmp_path / "k.json"))
+    assert generated.returncode == 0, generated.stderr
+    served = _cli(env, "serve")
+    assert served.returncode == 2
+    assert "argument --port: invalid int value: 'tcp://198.18.2.10:80'" in served.stderr
+    assert "Traceback" not in served.stderr

@@ -94,3 +94,20 @@ def test_specs_the_schema_would_refuse_are_refused_here_too(spec, reason):
     with pytest.raises(SpecError) as err:
         _sf(**spec)
     assert err.value.reason == reason
+
+
+def test_pods_get_no_service_link_variables():
+    """A Service named like the app's settings prefix ("storefront") would otherwise inject
+    STOREFRONT_PORT=tcp://... into every pod of the namespace (seen on a real node)."""
+    children = desired_children(_sf(), "img:1", "1", []) + [migration_job(_sf(), 1)]
+    pods = [c["spec"]["template"]["spec"] for c in children if c["kind"] in ("Deployment", "Job")]
+    assert len(pods) == 2
+    assert all(pod["enableServiceLinks"] is False for pod in pods)
+
+
+def test_api_pods_keep_serving_while_their_endpoint_is_withdrawn():
+    deployment = next(c for c in desired_children(_sf(), "img:1", "1", []) if c["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    pre_stop = pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"]
+    # The pause, then uvicorn's 20 s graceful shutdown, fit in the grace period.
+    assert 0 < pre_stop and pre_stop + 20 < pod["terminationGracePeriodSeconds"]

@@ -37,6 +37,9 @@ def migration_job(sf: Storefront, attempt: int) -> dict[str, Any]:
                     "restartPolicy": "Never",
                     "serviceAccountName": sf.name,
                     "automountServiceAccountToken": False,
+                    # The kubelet's Docker-link variables for every Service (STOREFRONT_PORT=tcp://...
+                    # for a Service named "storefront") would land in the app's settings namespace.
+                    "enableServiceLinks": False,
                     "securityContext": restricted_pod_security(),
                     "containers": [{
                         "name": "migrate", "image": spec.image, "imagePullPolicy": "IfNotPresent",

@@ -18,6 +18,9 @@ from .meta import (
     selector_labels,
 )
 
+# Then uvicorn's graceful shutdown (20 s) finishes in-flight requests within the grace period.
+PRE_STOP_SECONDS = 5
+
 
 def service_account(sf: Storefront) -> dict[str, Any]:
     # The app never calls the Kubernetes API: no token is mounted.
@@ -62,6 +65,9 @@ def deployment(sf: Storefront, image: str, version: str, config_hash: str) -> di
                 "spec": {
                     "serviceAccountName": sf.name,
                     "automountServiceAccountToken": False,
+                    # The kubelet's Docker-link variables for every Service (STOREFRONT_PORT=tcp://...
+                    # for a Service named "storefront") would land in the app's settings namespace.
+                    "enableServiceLinks": False,
                     "securityContext": restricted_pod_security(),
                     "terminationGracePeriodSeconds": 30,
                     "containers": [{
@@ -76,6 +82,9 @@ def deployment(sf: Storefront, image: str, version: str, config_hash: str) -> di
                                           "timeoutSeconds": 3, "failureThreshold": 3},
                         "startupProbe": {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 2,
                                          "failureThreshold": 30},
+                        # Endpoints removal reaches every kube-proxy and ingress a moment after the
+                        # pod is marked terminating: keep serving through that window, then drain.
+                        "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}},
                         "resources": spec.resources,
                         "securityContext": restricted_container_security(),
                         "volumeMounts": [{"name": "jwt-keys", "mountPath": MOUNT_DIR, "readOnly": True},
