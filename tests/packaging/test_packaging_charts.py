@@ -9,6 +9,7 @@ import pytest
 import yaml
 from packaging_support import (
     CRD_DIR,
+    LOCAL_VALUES,
     OPERATOR_CHART,
     PLATFORM_CHART,
     PRODUCTION_VALUES,
@@ -30,7 +31,8 @@ STANDARD_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.
     (OPERATOR_CHART, ("--set", "replicaCount=2", "--set", "watchNamespaces={shop,shop-eu}")),
     (PLATFORM_CHART, ()),
     (PLATFORM_CHART, ("-f", str(PRODUCTION_VALUES))),
-], ids=["operator", "operator-namespaced", "platform", "platform-production"])
+    (PLATFORM_CHART, ("-f", str(LOCAL_VALUES))),
+], ids=["operator", "operator-namespaced", "platform", "platform-production", "platform-local"])
 def test_helm_lint_is_clean(chart, extra) -> None:
     result = helm("lint", "--strict", str(chart), *extra, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -42,7 +44,8 @@ def test_helm_lint_is_clean(chart, extra) -> None:
     (OPERATOR_CHART, ()),
     (PLATFORM_CHART, ()),
     (PLATFORM_CHART, ("-f", str(PRODUCTION_VALUES))),
-], ids=["operator", "platform", "platform-production"])
+    (PLATFORM_CHART, ("-f", str(LOCAL_VALUES))),
+], ids=["operator", "platform", "platform-production", "platform-local"])
 def test_every_object_has_standard_labels_and_a_namespace(chart, extra) -> None:
     for doc in render(chart, "sf", "shop", *extra):
         labels = doc["metadata"].get("labels", {})
@@ -56,7 +59,8 @@ def test_every_object_has_standard_labels_and_a_namespace(chart, extra) -> None:
     (OPERATOR_CHART, ()),
     (PLATFORM_CHART, ()),
     (PLATFORM_CHART, ("-f", str(PRODUCTION_VALUES))),
-], ids=["operator", "platform", "platform-production"])
+    (PLATFORM_CHART, ("-f", str(LOCAL_VALUES))),
+], ids=["operator", "platform", "platform-production", "platform-local"])
 def test_every_pod_is_restricted_non_root_and_bounded(chart, extra) -> None:
     specs = pod_specs(render(chart, "sf", "shop", *extra))
     assert specs
@@ -222,6 +226,42 @@ def test_platform_production_render_has_no_datastores() -> None:
     assert spec["redis"]["secretRef"] == values["redis"]["secretRef"]
     assert spec["ingress"]["tlsSecretName"] == values["ingress"]["tlsSecretName"]
     assert spec["jwt"] == values["jwt"]
+
+
+def test_local_values_need_no_registry_and_no_storage_provisioner() -> None:
+    """values-local.yaml: every image is one hack/build-node-images.sh loads into the node and is
+    never pulled; the datastores keep their data in size-limited emptyDirs, so nothing asks
+    for a PersistentVolume."""
+    docs = render(PLATFORM_CHART, "storefront", "shop", "-f", str(LOCAL_VALUES))
+    spec = one(docs, "Storefront")["spec"]
+    assert spec["image"] == "storefront-app:local"
+    assert "ingress" not in spec
+    assert not by_kind(docs, "PersistentVolumeClaim")
+    images = {}
+    for name, size in (("storefront-postgresql", "2Gi"), ("storefront-redis", "1Gi")):
+        statefulset = one(docs, "StatefulSet", name)
+        assert "volumeClaimTemplates" not in statefulset["spec"], name
+        volumes = {v["name"]: v for v in statefulset["spec"]["template"]["spec"]["volumes"]}
+        assert volumes["data"] == {"name": "data", "emptyDir": {"sizeLimit": size}}, name
+        container = statefulset["spec"]["template"]["spec"]["containers"][0]
+        assert container["imagePullPolicy"] == "Never", name
+        images[name] = container["image"]
+    assert images == {"storefront-postgresql": "storefront-postgresql:15", "storefront-redis": "storefront-redis:7"}
+    test_pod = one(docs, "Pod")["spec"]["containers"][0]
+    assert (test_pod["image"], test_pod["imagePullPolicy"]) == ("storefront-app:local", "Never")
+
+
+def test_postgresql_persistence_off_is_an_empty_dir_and_on_by_default() -> None:
+    on = one(render(PLATFORM_CHART, "storefront", "shop"), "StatefulSet", "storefront-postgresql")
+    assert [t["metadata"]["name"] for t in on["spec"]["volumeClaimTemplates"]] == ["data"]
+    assert "data" not in {v["name"] for v in on["spec"]["template"]["spec"]["volumes"]}
+    off = one(render(PLATFORM_CHART, "storefront", "shop", "--set", "development.postgresql.persistence.enabled=false",
+                     "--set", "development.postgresql.persistence.size=3Gi"), "StatefulSet", "storefront-postgresql")
+    assert "volumeClaimTemplates" not in off["spec"]
+    volumes = {v["name"]: v for v in off["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["data"]["emptyDir"] == {"sizeLimit": "3Gi"}
+    mounts = off["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
+    assert {"name": "data", "mountPath": "/var/lib/postgresql/data"} in mounts
 
 
 def test_image_digest_pins_the_image() -> None:
