@@ -211,5 +211,5 @@ def _section(ctx: Context, runs: dict[str, list[dict]], rotations: int, seconds:
                  "and why publish-then-activate needs the propagation delay.")
     section.note(f"Timeline compressed for the run: propagationDelay {PROPAGATION_SECONDS}s; the second instance "
                  f"sees each Secret change {LAGS[-1]}s late, as a kubelet would within its refresh period. In a cluster "
-                 "the same holds with the default 90 s delay against the kubelet's ~60–90 s.")
+                 "the same holds with the default 120 s delay against the kubelet's ~60–92 s.")
     return section

@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from .model import DEFAULT_PROPAGATION_DELAY
 from .settings import GROUP, KIND, PLURAL, VERSION
 
 DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(h|m|s))+$"
@@ -127,10 +128,13 @@ def _jwt() -> Schema:
             "rotationInterval": _duration("How long a key signs before the operator rotates it.", "720h"),
             "accessTokenTTL": _duration("Lifetime of an access token; a retired key stays published this long (plus clock skew).", "15m"),
             "propagationDelay": _duration("How long a new key is published for verification only before it signs. "
-                                          "Must exceed the kubelet's Secret refresh period (about 60-90s).", "90s"),
+                                          "Must exceed the time a Secret update takes to reach the pods' volumes "
+                                          "(the kubelet's sync period plus jitter: about 92s with its defaults).",
+                                          DEFAULT_PROPAGATION_DELAY),
         },
         # The full default (not {}): the API server checks the CEL rules against the default as written.
-        default={"algorithm": "EdDSA", "rotationInterval": "720h", "accessTokenTTL": "15m", "propagationDelay": "90s"},
+        default={"algorithm": "EdDSA", "rotationInterval": "720h", "accessTokenTTL": "15m",
+                 "propagationDelay": DEFAULT_PROPAGATION_DELAY},
         **{"x-kubernetes-validations": [
             {"rule": "duration(self.rotationInterval) > duration(self.propagationDelay)",
              "message": "jwt.rotationInterval must be longer than jwt.propagationDelay"},

@@ -14,6 +14,9 @@ from .settings import GROUP, KIND, VERSION
 
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(h|m|s)")
 _UNIT = {"h": 3600, "m": 60, "s": 1}
+# Longer than a Secret update takes to reach every pod with the kubelet's defaults: the pod
+# sync period (1m) plus its jitter (up to 30 s), plus the app's keyset poll (docs/operator.md).
+DEFAULT_PROPAGATION_DELAY = "120s"
 
 
 class SpecError(ValueError):
@@ -166,7 +169,7 @@ def parse_spec(raw: dict[str, Any]) -> StorefrontSpec:
         algorithm=jwt_raw.get("algorithm", "EdDSA"),
         rotation_interval=parse_duration(jwt_raw.get("rotationInterval", "720h"), "spec.jwt.rotationInterval"),
         access_token_ttl=parse_duration(jwt_raw.get("accessTokenTTL", "15m"), "spec.jwt.accessTokenTTL"),
-        propagation_delay=parse_duration(jwt_raw.get("propagationDelay", "90s"), "spec.jwt.propagationDelay"),
+        propagation_delay=parse_duration(jwt_raw.get("propagationDelay", DEFAULT_PROPAGATION_DELAY), "spec.jwt.propagationDelay"),
     )
     mig = raw.get("migrations") or {}
     ingress_raw = raw.get("ingress")
