@@ -111,3 +111,16 @@ def test_api_pods_keep_serving_while_their_endpoint_is_withdrawn():
     pre_stop = pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"]
     # The pause, then uvicorn's 20 s graceful shutdown, fit in the grace period.
     assert 0 < pre_stop and pre_stop + 20 < pod["terminationGracePeriodSeconds"]
+
+
+def test_the_service_and_the_disruption_budget_select_the_api_pods_only():
+    """Migration Job pods share the Deployment's selector labels; a PDB over them finds a Job it
+    cannot scale and counts nothing healthy (seen on a real node)."""
+    children = desired_children(_sf(), "img:1", "1", [])
+    api_pod = next(c for c in children if c["kind"] == "Deployment")["spec"]["template"]["metadata"]["labels"]
+    migration_pod = migration_job(_sf(), 1)["spec"]["template"]["metadata"]["labels"]
+    pdb = next(c for c in children if c["kind"] == "PodDisruptionBudget")["spec"]["selector"]["matchLabels"]
+    service = next(c for c in children if c["kind"] == "Service")["spec"]["selector"]
+    for selector in (pdb, service):
+        assert selector.items() <= api_pod.items()
+        assert not selector.items() <= migration_pod.items()

@@ -15,6 +15,13 @@ def selector_labels(sf: Storefront) -> dict[str, str]:
     return {"app.kubernetes.io/name": "storefront", "app.kubernetes.io/instance": sf.name}
 
 
+def api_selector_labels(sf: Storefront) -> dict[str, str]:
+    """The API pods alone. The Deployment's own selector (immutable, so it stays as first
+    created) also matches the migration Jobs' pods: a disruption budget over those finds
+    controllers it cannot scale and reports nothing healthy."""
+    return {**selector_labels(sf), "app.kubernetes.io/component": "api"}
+
+
 def labels(sf: Storefront, component: str = "api") -> dict[str, str]:
     return {**selector_labels(sf), "app.kubernetes.io/component": component,
             "app.kubernetes.io/part-of": "storefront", "app.kubernetes.io/managed-by": MANAGED_BY}

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from ..model import Storefront
-from .meta import APP_PORT, metadata, selector_labels
+from .meta import APP_PORT, api_selector_labels, metadata, selector_labels
 
 
 def service(sf: Storefront) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Service", "metadata": metadata(sf, sf.name),
-            "spec": {"type": "ClusterIP", "selector": selector_labels(sf),
+            "spec": {"type": "ClusterIP", "selector": api_selector_labels(sf),
                      "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]}}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..model import Storefront
-from .meta import metadata, selector_labels
+from .meta import api_selector_labels, metadata
 
 
 def hpa(sf: Storefront) -> dict[str, Any] | None:
@@ -22,4 +22,4 @@ def hpa(sf: Storefront) -> dict[str, Any] | None:
 def pdb(sf: Storefront) -> dict[str, Any]:
     # maxUnavailable (not minAvailable) so a single-replica Storefront never blocks a node drain.
     return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": metadata(sf, sf.name),
-            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector_labels(sf)}}}
+            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": api_selector_labels(sf)}}}
