@@ -15,7 +15,6 @@ from .network import HostNetwork, NodeNetwork
 from .node import Node
 from .tools import tool
 
-
 # Every cluster's directory starts so: a killed run's leftovers are found by it.
 CLUSTER_DIR_PREFIX = "/tmp/sfc-"
 
