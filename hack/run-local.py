@@ -2,7 +2,10 @@
 """Runs the platform on this machine: the API with its own PostgreSQL and Redis on loopback.
 
     make run                 # API on http://127.0.0.1:8000 (docs at /docs)
-    make run-operator        # plus a Kubernetes control plane, the operator and a sample Storefront
+    make run-operator        # plus a one-node Kubernetes cluster running the operator and a
+                             # Storefront with its PostgreSQL and Redis cluster, all as pods
+                             # from locally built images (as root; otherwise a control plane
+                             # with no node and the operator as a local process)
 
 Everything lives in a temporary directory and is stopped on Ctrl-C; the directory is removed
 then (it holds the signing keys), kept with --keep or when the start failed. The seeded admin's
@@ -27,6 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "hack"))
 
 from storefront_harness import ControlPlane, PostgresServer, RedisServer  # noqa: E402
+from storefront_harness.cluster import Cluster, build_node_images  # noqa: E402
+from storefront_harness.platform import install_operator, install_platform  # noqa: E402
 from storefront_harness.process import port_open, spawn, stop  # noqa: E402
 from storefront_harness.tools import tools_dir  # noqa: E402
 
@@ -72,6 +77,8 @@ def run(args: argparse.Namespace, work: Path) -> int:
     pg = PostgresServer(work / "postgres").start()
     redis = RedisServer(work / "redis").start()
     plane: ControlPlane | None = None
+    cluster: Cluster | None = None
+    platform_ready = False
     procs: list[subprocess.Popen] = []
     try:
         database_url = pg.create_database("storefront")
@@ -104,7 +111,10 @@ def run(args: argparse.Namespace, work: Path) -> int:
                 return 1
             time.sleep(0.2)
 
-        if args.with_operator:
+        if args.with_operator and os.geteuid() == 0:
+            cluster, platform_ready = run_platform_on_node()
+        elif args.with_operator:
+            say("a node needs root: running the operator against a control plane without one instead")
             plane = run_operator(work, procs, database_url, redis)
 
         say(f"API:      http://127.0.0.1:{args.port}  (docs: /docs, readiness: /ready)")
@@ -112,7 +122,12 @@ def run(args: argparse.Namespace, work: Path) -> int:
         say(f"logs:     {work}/*.log")
         if plane:
             say(f"cluster:  export KUBECONFIG={plane.kubeconfig} PATH={tools_dir()}:$PATH; kubectl get sf -w")
+        if cluster:
+            say(f"cluster:  export KUBECONFIG={cluster.kubeconfig} PATH={tools_dir()}:$PATH; kubectl get pods -A")
+            say(f"platform: {service_url(cluster)}  (the Storefront's Service, reachable from this machine)")
         if args.exit_after_start:
+            if cluster and not platform_ready:
+                return 1
             status, body = wait_ready(args.port)
             say(f"/ready answered {status}")
             if status != 200:
@@ -126,6 +141,10 @@ def run(args: argparse.Namespace, work: Path) -> int:
     finally:
         for p in reversed(procs):
             stop(p)
+        if cluster:
+            problems = cluster.destroy()
+            if problems:
+                say(f"could not undo everything the node changed: {problems}")
         if plane:
             plane.destroy()
         redis.destroy()
@@ -164,6 +183,55 @@ def run_operator(work: Path, procs: list[subprocess.Popen], database_url: str, r
     say("applied k8s/samples/storefront-minimal.yaml")
     show_reconciled(plane)
     return plane
+
+
+PLATFORM_NAMESPACE, PLATFORM_NAME = "shop", "storefront"
+
+
+def run_platform_on_node() -> tuple[Cluster, bool]:
+    """The platform as a platform team runs it, on a real node of this machine; and whether its
+    Storefront became Ready."""
+    say("building the node's images (first time: about 6 minutes; cached afterwards)")
+    archive = build_node_images(ROOT)
+    say("starting a one-node cluster: control plane, containerd, kubelet, kube-proxy, CoreDNS")
+    cluster = Cluster().start([archive])
+    try:
+        say("installing the operator's chart in storefront-system")
+        install_operator(cluster)
+        say(f"installing the platform chart in {PLATFORM_NAMESPACE}: PostgreSQL, a Redis cluster, a Storefront")
+        install_platform(cluster, PLATFORM_NAMESPACE, PLATFORM_NAME)
+        ready = show_platform(cluster)
+    except BaseException:
+        cluster.destroy()
+        raise
+    return cluster, ready
+
+
+def service_url(cluster: Cluster) -> str:
+    ip = cluster.kubectl("get", "service", PLATFORM_NAME, "-n", PLATFORM_NAMESPACE, "-o",
+                         "jsonpath={.spec.clusterIP}", check=False).stdout.strip()
+    return f"http://{ip}" if ip else "(no Service yet)"
+
+
+def show_platform(cluster: Cluster, timeout: float = 420) -> bool:
+    """Waits for the Storefront to be Ready (migration Job, keys, Redis cluster, rollout), showing
+    each condition change, then the pods."""
+    jsonpath = "jsonpath={range .status.conditions[*]}{.type}={.status} ({.reason}){'\\n'}{end}"
+    deadline, last = time.monotonic() + timeout, ""
+    while time.monotonic() < deadline:
+        conditions = cluster.kubectl("get", "sf", PLATFORM_NAME, "-n", PLATFORM_NAMESPACE, "-o", jsonpath,
+                                     check=False).stdout.strip()
+        if conditions and conditions != last:
+            say("Storefront conditions:\n" + conditions)
+            last = conditions
+        if "Ready=True" in conditions:
+            break
+        time.sleep(2)
+    else:
+        say(f"the Storefront is not Ready after {timeout:.0f}s; its events:")
+        print(cluster.kubectl("get", "events", "-n", PLATFORM_NAMESPACE, "--sort-by=.lastTimestamp", check=False).stdout)
+    say("pods:\n" + cluster.kubectl("get", "pods", "-A", "-o", "wide", check=False).stdout.rstrip())
+    return "Ready=True" in last
 
 
 def show_reconciled(plane: ControlPlane, timeout: float = 60) -> None:
