@@ -16,6 +16,7 @@ import fcntl
 import ipaddress
 import os
 import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +75,7 @@ class HostNetwork:
     _iptables: str | None = None
     _netns_before: set[str] = field(default_factory=set)
     _lock: int | None = None
+    lock_timeout: float = 1200
 
     def up(self, clear_leftovers: Callable[[], None] | None = None) -> None:
         """``clear_leftovers`` runs once the lock is held, before anything is recorded: it
@@ -149,14 +151,25 @@ class HostNetwork:
 
     # -- one node per machine ----------------------------------------------------------
     def _take_lock(self) -> None:
+        """Waits (bounded) for another run's node to stop: two cannot share the addresses."""
         _LOCK.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise ComponentError("node network", "flock", None, None,
-                                 f"another harness node is running on this machine (holds {_LOCK})") from None
+        deadline = time.monotonic() + self.lock_timeout
+        announced = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise ComponentError("node network", "flock", None, None,
+                                         f"another harness node is still running on this machine after "
+                                         f"{self.lock_timeout:.0f}s (it holds {_LOCK})") from None
+                if not announced:
+                    print(f"[node] waiting for another harness node to stop (it holds {_LOCK})", flush=True)
+                    announced = True
+                time.sleep(2)
         self._lock = fd
 
     def _release_lock(self) -> None:
