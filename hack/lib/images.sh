@@ -40,9 +40,9 @@ images_lock() {
 
 # --- the Docker daemon ---------------------------------------------------------------------
 # Started only when no daemon answers, and then without any host networking of its own: no
-# iptables or ip6tables rules (the FORWARD policy stays as it is) and no docker0 bridge, since
-# a Kubernetes node with its own bridge may run on the same machine. Hence every build and run
-# here uses --network host or --network none.
+# iptables or ip6tables rules (the FORWARD policy stays as it is), no change to ip_forward and no
+# docker0 bridge, since a Kubernetes node with its own bridge may run on the same machine. Hence
+# every build and run here uses --network host or --network none.
 IMAGES_STARTED_DOCKERD=""
 images_start_dockerd() {
   if docker info >/dev/null 2>&1; then
@@ -51,7 +51,7 @@ images_start_dockerd() {
   fi
   local dlog="$WORK/dockerd.log"
   log "starting dockerd (log: $dlog)"
-  dockerd --iptables=false --ip6tables=false --bridge=none >"$dlog" 2>&1 9>&- &
+  dockerd --iptables=false --ip6tables=false --ip-forward=false --bridge=none >"$dlog" 2>&1 9>&- &
   IMAGES_STARTED_DOCKERD=$!
   local _
   for _ in $(seq 120); do
