@@ -42,8 +42,15 @@ def say(msg: str) -> None:
     print(f"[run] {msg}", flush=True)
 
 
-def run_cli(env: dict[str, str], *args: str) -> None:
-    subprocess.run([PY, "-m", "app.cli", *args], env=env, cwd=ROOT, check=True)
+class StartFailed(Exception):
+    pass
+
+
+def run_cli(env: dict[str, str], *args: str, hint: str = "") -> None:
+    """The app's own CLI; it prints why it failed, so a failure adds one line and no traceback."""
+    result = subprocess.run([PY, "-m", "app.cli", *args], env=env, cwd=ROOT, check=False)
+    if result.returncode != 0:
+        raise StartFailed(f"`app.cli {args[0]}` failed (exit code {result.returncode}, its message is above){hint}")
 
 
 def main() -> int:
@@ -61,26 +68,48 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="storefront-run-"))
     # PostgreSQL runs as the postgres user when we are root: it must be able to reach its directory.
     work.chmod(0o711)
+    # SIGTERM (a process manager, `timeout`, a container runtime) stops everything like Ctrl-C.
+    signal.signal(signal.SIGTERM, _stop_requested)
+    signal.signal(signal.SIGINT, _stop_requested)
     code = 1
     try:
         code = run(args, work)
-        return code
+    except StopRequested as stopped:
+        say(f"{stopped}: stopping")
+        code = 0
+    except StartFailed as failed:
+        say(f"could not start: {failed}")
+        code = 1
     finally:
-        # The directory holds a private signing key: it goes, unless asked for or needed to debug a failure.
-        if code == 0 and not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
-        else:
+        # The directory holds a private signing key: it goes, however the run ended, unless asked for.
+        if args.keep:
             say(f"kept {work} (logs, keyset)")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return code
+
+
+class StopRequested(Exception):
+    pass
+
+
+def _stop_requested(signum: int, frame) -> None:
+    # Cleanup runs once: a second signal during it must not cut it short.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise StopRequested(signal.Signals(signum).name)
 
 
 def run(args: argparse.Namespace, work: Path) -> int:
-    pg = PostgresServer(work / "postgres").start()
-    redis = RedisServer(work / "redis").start()
+    pg: PostgresServer | None = None
+    redis: RedisServer | None = None
     plane: ControlPlane | None = None
     cluster: Cluster | None = None
     platform_ready = False
     procs: list[subprocess.Popen] = []
     try:
+        pg = PostgresServer(work / "postgres").start()
+        redis = RedisServer(work / "redis").start()
         database_url = pg.create_database("storefront")
         keyset = work / "keyset.json"
         admin_email = os.environ.get("STOREFRONT_ADMIN_EMAIL", "admin@storefront.local")
@@ -98,7 +127,9 @@ def run(args: argparse.Namespace, work: Path) -> int:
         run_cli(env, "migrate")
         say("generating a JWT keyset")
         run_cli(env, "keyset", "generate", "--out", str(keyset))
-        run_cli(env, "create-admin", "--email", admin_email, "--password", admin_password, "--name", "Local Admin")
+        run_cli(env, "create-admin", "--email", admin_email, "--password", admin_password, "--name", "Local Admin",
+                hint="; choose STOREFRONT_ADMIN_EMAIL / STOREFRONT_ADMIN_PASSWORD the admin policy accepts,"
+                     " or leave the password unset for a generated one")
 
         api = spawn([PY, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(args.port)],
                     work / "api.log", env=env, cwd=ROOT)
@@ -106,7 +137,7 @@ def run(args: argparse.Namespace, work: Path) -> int:
         deadline = time.monotonic() + 30
         while not port_open(args.port):
             if api.poll() is not None or time.monotonic() > deadline:
-                say(f"the API did not start; see {work / 'api.log'}")
+                say("the API did not start; the end of its log:")
                 print((work / "api.log").read_text()[-3000:])
                 return 1
             time.sleep(0.2)
@@ -136,8 +167,7 @@ def run(args: argparse.Namespace, work: Path) -> int:
                 return 1
             return 0
         say("Ctrl-C stops everything")
-        signal.sigwait({signal.SIGINT, signal.SIGTERM})
-        return 0
+        return watch(procs, work)
     finally:
         for p in reversed(procs):
             stop(p)
@@ -147,8 +177,22 @@ def run(args: argparse.Namespace, work: Path) -> int:
                 say(f"could not undo everything the node changed: {problems}")
         if plane:
             plane.destroy()
-        redis.destroy()
-        pg.destroy()
+        if redis:
+            redis.destroy()
+        if pg:
+            pg.destroy()
+
+
+def watch(procs: list[subprocess.Popen], work: Path) -> int:
+    """Until a signal stops the run (StopRequested): a process that dies ends it, with its log."""
+    while True:
+        for proc in procs:
+            if proc.poll() is not None:
+                say(f"{' '.join(map(str, proc.args[:4]))} exited with code {proc.returncode}; stopping the rest")
+                for path in sorted(work.glob("*.log")):
+                    print(f"--- {path.name} ---\n{path.read_text(errors='replace')[-1500:]}")
+                return 1
+        time.sleep(0.5)
 
 
 def wait_ready(port: int, timeout: float = 30) -> tuple[int, str]:

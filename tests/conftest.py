@@ -111,7 +111,7 @@ def namespace(control_plane: ControlPlane) -> Iterator[str]:
     control_plane.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
-def _interrupt_on_sigterm(signum, frame):  # noqa: ARG001 - signal handler signature
+def _interrupt_on_sigterm(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -64,3 +66,91 @@ def test_run_local_with_operator_reconciles_the_sample() -> None:
     for child in ("secret/shop-jwt-keys", "configmap/shop-config", "service/shop", "serviceaccount/shop"):
         assert child in out
     assert "job.batch/shop-migrate-" in out
+
+
+def _started(proc: subprocess.Popen, timeout: float = 120) -> tuple[str, Path]:
+    """Reads the run's output until it serves; returns it and the run's directory."""
+    lines: list[str] = []
+    work = None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if line.startswith("[run] logs:"):
+            work = Path(line.split()[-1]).parent
+        if "Ctrl-C stops everything" in line:
+            return "".join(lines), work
+    proc.kill()
+    raise AssertionError("run-local never served:\n" + "".join(lines))
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (by parent pid): PostgreSQL, Redis, the API and theirs."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        children = {child for child, parent in parents.items() if parent in frontier}
+        found |= children
+        frontier = children
+    return found
+
+
+def _alive(pids: set[int]) -> set[int]:
+    alive = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            alive.add(pid)
+    return alive
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stopped_run_leaves_no_process_or_directory_behind(sig: signal.Signals) -> None:
+    proc = subprocess.Popen([sys.executable, str(ROOT / "hack" / "run-local.py"), "--port", str(free_port())],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        _, work = _started(proc)
+        assert work is not None and work.is_dir()
+        started = _descendants(proc.pid)
+        assert len(started) >= 3, "PostgreSQL, Redis and the API should be running"
+        proc.send_signal(sig)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out
+    assert f"{sig.name}: stopping" in out
+    assert not work.exists(), f"{work} is left behind"
+    assert not _alive(started), f"left running: {_alive(started)}"
+
+
+def test_a_refused_admin_password_ends_the_run_with_one_clear_line() -> None:
+    env = {**os.environ, "STOREFRONT_ADMIN_PASSWORD": "admin-admin-admin", "STOREFRONT_ADMIN_EMAIL": "admin@storefront.local"}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "hack" / "run-local.py"), "--port", str(free_port())],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, out
+    assert "Traceback" not in out
+    assert "create-admin: " in out  # the policy's own words: what is wrong
+    assert "[run] could not start: `app.cli create-admin` failed" in out
+    assert "STOREFRONT_ADMIN_PASSWORD" in out
+    # Nothing of the run is left: its directory (which held a signing key) is gone.
+    work = re.search(r"/\S*storefront-run-[^/\s]+", out)
+    assert work, out
+    assert not Path(work.group(0)).exists()
