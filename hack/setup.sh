@@ -53,7 +53,8 @@ log "syncing the Python environment from uv.lock"
 uv sync --frozen --quiet
 
 if [ ${#groups[@]} -gt 0 ]; then
-  command -v go >/dev/null || { log "Go is required to build the Kubernetes binaries"; exit 1; }
+  hack/install-go.sh
+  hash -r
   log "building (or reusing) the Kubernetes binaries: ${groups[*]} (a fresh machine: about 25 minutes on two cores; cached afterwards)"
   hack/build-tools.sh "${groups[@]}" >/dev/null
 fi
