@@ -17,11 +17,24 @@ from .tools import tool
 
 # Every cluster's directory starts so: a killed run's leftovers are found by it.
 CLUSTER_DIR_PREFIX = "/tmp/sfc-"
+OWNER_FILE = "owner.pid"
+
+
+def _owner_alive(directory: Path) -> bool:
+    try:
+        pid = int((directory / OWNER_FILE).read_text())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return False
+    return pid != os.getpid()
 
 
 class Cluster:
     def __init__(self, base_dir: Path | None = None, network: NodeNetwork | None = None):
         self.base_dir = Path(base_dir or tempfile.mkdtemp(prefix=Path(CLUSTER_DIR_PREFIX).name, dir="/tmp"))
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        # Whose directory this is: a cluster still waiting for the node's lock is not a leftover.
+        (self.base_dir / OWNER_FILE).write_text(str(os.getpid()))
         self.network = network or NodeNetwork()
         self.host = HostNetwork(self.network)
         self.plane = ControlPlane(self.base_dir / "kube", network=self.network)
@@ -54,7 +67,7 @@ class Cluster:
             subprocess.run(["ip", "netns", "delete", netns.name], capture_output=True, check=False)
         subprocess.run(self.node.proxy_cleanup_command(), capture_output=True, check=False)
         for stale in Path("/tmp").glob(Path(CLUSTER_DIR_PREFIX).name + "*"):
-            if stale != self.base_dir:
+            if stale != self.base_dir and not _owner_alive(stale):
                 shutil.rmtree(stale, ignore_errors=True)
 
     def destroy(self) -> list[str]:
