@@ -27,16 +27,20 @@ def test_run_local_serves_a_ready_api_with_a_seeded_admin() -> None:
     assert "admin:    admin@storefront.local / " in result.stdout
 
 
+def _run_local_with_operator(timeout: float) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "hack" / "run-local.py"), "--with-operator", "--exit-after-start",
+         "--port", str(free_port())],
+        capture_output=True, text=True, timeout=timeout,
+    )
+
+
 @pytest.mark.kube
 @pytest.mark.skipif(os.geteuid() != 0, reason="the node needs root; covered by the control-plane variant below")
 def test_run_local_with_operator_runs_the_platform_on_a_node() -> None:
     """As root, `make run-operator` shows the operator, the migration Job, the app, PostgreSQL
     and Redis running as pods from the locally built images."""
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "hack" / "run-local.py"), "--with-operator", "--exit-after-start",
-         "--port", str(free_port())],
-        capture_output=True, text=True, timeout=900,
-    )
+    result = _run_local_with_operator(timeout=900)
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-3000:]
     out = result.stdout
     assert "Ready=True (Available)" in out
@@ -53,11 +57,7 @@ def test_run_local_with_operator_runs_the_platform_on_a_node() -> None:
 @pytest.mark.kube
 @pytest.mark.skipif(os.geteuid() == 0, reason="as root the operator runs on a node (the test above)")
 def test_run_local_with_operator_reconciles_the_sample() -> None:
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "hack" / "run-local.py"), "--with-operator", "--exit-after-start",
-         "--port", str(free_port())],
-        capture_output=True, text=True, timeout=300,
-    )
+    result = _run_local_with_operator(timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
     assert "sample reconciled; its conditions:" in out
