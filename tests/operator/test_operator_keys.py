@@ -14,6 +14,7 @@ from sfop_support import condition, create_storefront
 
 from storefront_operator.keys import KeyPolicy, advance, parse_stamp
 from storefront_operator.keyset_step import read_keyset
+from storefront_operator.model import DEFAULT_PROPAGATION_DELAY, parse_duration
 from storefront_operator.reconcile import reconcile
 from storefront_operator.settings import ROTATE_ANNOTATION, Settings
 
@@ -205,5 +206,7 @@ def test_a_restart_mid_rotation_resumes_the_same_timeline(kube, namespace, crds)
     reconcile(restarted, namespace, "shop", settings, now=now + timedelta(seconds=30))
     keyset = read_keyset(kube.get("Secret", namespace, "shop-jwt-keys"))
     assert [k["kid"] for k in keyset["keys"] if k["state"] == "pending"] == pending, "no second key, no early activation"
-    reconcile(restarted, namespace, "shop", settings, now=now + timedelta(seconds=92))
+    # Published at now+1s; activation is due one default propagation delay later.
+    delay = parse_duration(DEFAULT_PROPAGATION_DELAY, "default")
+    reconcile(restarted, namespace, "shop", settings, now=now + timedelta(seconds=2) + delay)
     assert read_keyset(kube.get("Secret", namespace, "shop-jwt-keys"))["active_kid"] == pending[0]
