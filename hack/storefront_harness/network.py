@@ -15,6 +15,7 @@ from __future__ import annotations
 import fcntl
 import ipaddress
 import os
+import re
 import subprocess
 import time
 from collections.abc import Callable
@@ -57,6 +58,23 @@ def _run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     if check and r.returncode != 0:
         raise ComponentError("node network", args[0], None, None, f"`{' '.join(args)}` failed: {r.stderr.strip()}")
     return r
+
+
+_NODE_CHAIN = re.compile(rf"^(KUBE-|CNI-|{_GUARD_CHAIN}$)")
+
+
+def _without_node_chains(rules: str) -> str:
+    """An iptables-save text without the node's chains and the rules that use them."""
+    kept = []
+    for line in rules.splitlines():
+        fields = line.split()
+        if line.startswith(":") and _NODE_CHAIN.match(line[1:].split()[0]):
+            continue
+        if line.startswith("-A") and (_NODE_CHAIN.match(fields[1]) or
+                                      ("-j" in fields and _NODE_CHAIN.match(fields[fields.index("-j") + 1]))):
+            continue
+        kept.append(line)
+    return "\n".join(kept) + "\n"
 
 
 def _netns() -> set[str]:
@@ -186,7 +204,12 @@ class HostNetwork:
         if p.node_ip in _run("ip", "-o", "addr", "show", "dev", "lo").stdout:
             _run("ip", "addr", "del", f"{p.node_ip}/32", "dev", "lo", check=False)
         _run("ip", "route", "del", "unreachable", p.contained_in, check=False)
-        if _run("iptables", "-n", "-L", _GUARD_CHAIN, check=False).returncode == 0:
-            _run("iptables", "-D", "FORWARD", "-j", _GUARD_CHAIN, check=False)
-            _run("iptables", "-F", _GUARD_CHAIN, check=False)
-            _run("iptables", "-X", _GUARD_CHAIN, check=False)
+        # The chains of the kubelet (KUBE-FIREWALL, canaries), kube-proxy, the CNI portmap plugin
+        # and our guard, with every rule that jumps to them: none belongs to a live node.
+        saved = _run("iptables-save").stdout
+        kept = _without_node_chains(saved)
+        if kept != saved:
+            r = subprocess.run(["iptables-restore"], input=kept, capture_output=True, text=True, timeout=60)
+            if r.returncode != 0:
+                raise ComponentError("node network", "iptables-restore", None, None,
+                                     f"removing a killed run's chains failed: {r.stderr.strip()}")

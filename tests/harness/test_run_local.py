@@ -28,14 +28,26 @@ def test_run_local_serves_a_ready_api_with_a_seeded_admin() -> None:
 
 
 def _run_local_with_operator(timeout: float) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "hack" / "run-local.py"), "--with-operator", "--exit-after-start",
-         "--port", str(free_port())],
-        capture_output=True, text=True, timeout=timeout,
-    )
+    """Runs it to the end; on a timeout it is stopped with SIGTERM, so it still tears down what
+    it started (a node, among others) before the test fails."""
+    args = [sys.executable, str(ROOT / "hack" / "run-local.py"), "--with-operator", "--exit-after-start",
+            "--port", str(free_port())]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        out, err = proc.communicate(timeout=180)
+        raise AssertionError(f"run-local did not finish within {timeout:.0f}s:\n{out[-5000:]}\n{err[-2000:]}") from None
+    except BaseException:
+        proc.terminate()
+        proc.communicate(timeout=180)
+        raise
+    return subprocess.CompletedProcess(args, proc.returncode, out, err)
 
 
 @pytest.mark.kube
+@pytest.mark.timeout(1200)  # images, a node and the platform's first rollout
 @pytest.mark.skipif(os.geteuid() != 0, reason="the node needs root; covered by the control-plane variant below")
 def test_run_local_with_operator_runs_the_platform_on_a_node() -> None:
     """As root, `make run-operator` shows the operator, the migration Job, the app, PostgreSQL
