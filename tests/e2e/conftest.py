@@ -1,9 +1,9 @@
 """The end-to-end suite's cluster: the harness's control plane with a real node beside it.
 
 Every image is built locally and imported into the node's containerd; nothing is pulled. The
-cluster lives for this package only (the node's components would otherwise keep using CPU
-while the rest of the suite runs). A failing test gets the cluster's pods, events and the
-node's component logs appended to its report.
+cluster lives while the suite is in this directory (the node's components would otherwise keep
+using CPU, and the machine's one node slot, while the rest of the suite runs). A failing test
+gets the cluster's pods, events and the node's component logs appended to its report.
 """
 
 from __future__ import annotations
@@ -19,21 +19,37 @@ from storefront_harness.platform import REPO, install_operator, install_platform
 _cluster: Cluster | None = None
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
+    """Started for the first end-to-end test and stopped after the last one (see
+    ``pytest_runtest_teardown``): the node holds the machine's one node slot and two cores' worth
+    of components, which the rest of the suite (run-operator's own node among it) needs back."""
     global _cluster
     archive = build_node_images(REPO)
-    started = Cluster().start([archive])
-    _cluster = started
+    _cluster = Cluster().start([archive])
     try:
-        yield started
+        yield _cluster
     finally:
-        _cluster = None
+        _release_cluster()
+
+
+def _release_cluster() -> None:
+    global _cluster
+    started, _cluster = _cluster, None
+    if started is not None:
         problems = started.destroy()
         assert not problems, f"the node did not leave the machine as it found it: {problems}"
 
 
-@pytest.fixture(scope="package")
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    # A directory without __init__.py is no package to pytest, so a package-scoped fixture would
+    # live to the end of the session: release the node as the suite leaves tests/e2e/.
+    if nextitem is None or "tests/e2e/" not in str(nextitem.path):
+        _release_cluster()
+
+
+@pytest.fixture(scope="session")
 def e2e(cluster: Cluster) -> E2E:
     return E2E(cluster)
 
@@ -49,7 +65,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             report.sections.append(("cluster state and node logs", f"could not collect: {exc}"))
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def platform(e2e: E2E) -> Platform:
     """The operator chart in a restricted ``storefront-system``, then the platform chart (its
     development PostgreSQL and Redis cluster from the local images) in a restricted ``shop``:
