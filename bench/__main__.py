@@ -17,6 +17,7 @@ BENCHMARKS = {
     "login": "bench.login",
     "orders": "bench.orders",
     "operator": "bench.operator_ready",
+    "operator-node": "bench.operator_node",  # needs root and the machine's one node
     "rotation": "bench.rotation",
     "profile": "bench.profile",
     "before-after": "bench.before_after",

@@ -64,7 +64,7 @@ def _db_secret(namespace: str, name: str) -> dict:
             "data": {"url": url}}
 
 
-def _is_ready(obj: dict) -> bool:
+def is_ready(obj: dict) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in (obj.get("status") or {}).get("conditions") or [])
 
 
@@ -160,7 +160,7 @@ class Bench:
         def all_healthy_ready() -> bool:
             for item in self.kube.list("Storefront", ns):
                 name = item["metadata"]["name"]
-                if name not in ready_at and _is_ready(item):
+                if name not in ready_at and is_ready(item):
                     ready_at[name] = time.monotonic()
             return all(n in ready_at for n in names if n not in bad)
 
