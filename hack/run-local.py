@@ -268,14 +268,19 @@ def show_platform(cluster: Cluster, timeout: float = 420) -> bool:
         if conditions and conditions != last:
             say("Storefront conditions:\n" + conditions)
             last = conditions
-        if "Ready=True" in conditions:
+        if _is_ready(conditions):
             break
         time.sleep(2)
     else:
         say(f"the Storefront is not Ready after {timeout:.0f}s; its events:")
         print(cluster.kubectl("get", "events", "-n", PLATFORM_NAMESPACE, "--sort-by=.lastTimestamp", check=False).stdout)
     say("pods:\n" + cluster.kubectl("get", "pods", "-A", "-o", "wide", check=False).stdout.rstrip())
-    return "Ready=True" in last
+    return _is_ready(last)
+
+
+def _is_ready(conditions: str) -> bool:
+    # The Ready condition's own line: KeysReady=True and RedisReady=True say less.
+    return any(line.startswith("Ready=True") for line in conditions.splitlines())
 
 
 def show_reconciled(plane: ControlPlane, timeout: float = 60) -> None:

@@ -55,7 +55,7 @@ def test_run_local_with_operator_runs_the_platform_on_a_node() -> None:
     result = _run_local_with_operator(timeout=900)
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-3000:]
     out = result.stdout
-    assert "Ready=True (Available)" in out
+    assert re.search(r"(?m)^Ready=True \(Available\)$", out), out[-5000:]
     pods = out[out.index("pods:"):]
     for pod in ("storefront-operator-", "storefront-migrate-", "storefront-postgresql-0", "storefront-redis-0"):
         line = next((line for line in pods.splitlines() if pod in line), "")
