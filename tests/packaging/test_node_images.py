@@ -81,7 +81,8 @@ def test_images_run_as_the_chart_user_without_healthcheck(path: Path) -> None:
 def test_the_lib_defaults_to_the_same_base_and_starts_docker_without_host_networking() -> None:
     lib = LIB.read_text()
     assert f'BASE_IMAGE="${{BASE_IMAGE:-{BASE_IMAGE}}}"' in lib
-    assert "dockerd --iptables=false --ip6tables=false --bridge=none" in lib
+    # No iptables rules, no forwarding switched on, no docker0: the node's network is left alone.
+    assert "dockerd --iptables=false --ip6tables=false --ip-forward=false --bridge=none" in lib
     assert "docker build --network host" in lib
     for script in ("build-images-offline.sh", "build-node-images.sh"):
         text = (REPO / "hack" / script).read_text()
