@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -84,3 +85,21 @@ def as_bare_pod(workload: dict[str, Any]) -> dict[str, Any]:
                      "labels": workload["spec"]["template"]["metadata"].get("labels", {})},
         "spec": spec,
     }
+
+
+def dockerfile_instructions(path: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+    lines = [line for line in path.read_text().splitlines() if not line.lstrip().startswith("#")]
+    text = re.sub(r"\\\n", " ", "\n".join(lines))
+    return [(m.group(1).upper(), m.group(2).strip()) for m in re.finditer(r"^\s*(\w+)\s+(.*)$", text, flags=re.M)]
+
+
+def dockerfile_stages(path: Path) -> list[tuple[str, list[tuple[str, str]]]]:
+    """(FROM arguments, the stage's instructions) for each stage, in order."""
+    stages: list[tuple[str, list[tuple[str, str]]]] = []
+    for instruction, args in dockerfile_instructions(path):
+        if instruction == "FROM":
+            stages.append((args, []))
+        elif stages:
+            stages[-1][1].append((instruction, args))
+    return stages

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from packaging_support import LOCAL_VALUES, REPO
+from packaging_support import LOCAL_VALUES, REPO, dockerfile_instructions, dockerfile_stages
 
 BASE_IMAGE = "storefront-base:python3.11-bookworm"
 LIB = REPO / "hack" / "lib" / "images.sh"
@@ -20,23 +20,6 @@ BUILD = REPO / "hack" / "build-node-images.sh"
 NODE_DOCKERFILES = sorted((REPO / "images").glob("*/Dockerfile"))
 E2E_DOCKERFILES = sorted((REPO / "tests" / "e2e" / "images").glob("*/Dockerfile"))
 BROKEN = REPO / "tests" / "e2e" / "images" / "broken-migration"
-
-
-def _instructions(path: Path) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
-    lines = [line for line in path.read_text().splitlines() if not line.lstrip().startswith("#")]
-    text = re.sub(r"\\\n", " ", "\n".join(lines))
-    return [(m.group(1).upper(), m.group(2).strip()) for m in re.finditer(r"^\s*(\w+)\s+(.*)$", text, flags=re.M)]
-
-
-def _stages(path: Path) -> list[tuple[str, list[tuple[str, str]]]]:
-    stages: list[tuple[str, list[tuple[str, str]]]] = []
-    for instruction, args in _instructions(path):
-        if instruction == "FROM":
-            stages.append((args, []))
-        elif stages:
-            stages[-1][1].append((instruction, args))
-    return stages
 
 
 def _id(path: Path) -> str:
@@ -52,7 +35,7 @@ def test_there_are_node_and_test_images() -> None:
 def test_no_image_is_ever_pulled(path: Path) -> None:
     """Every FROM is the base argument, an earlier stage or scratch; the arguments default to
     local images, never to a registry's or a `latest` tag."""
-    instructions = _instructions(path)
+    instructions = dockerfile_instructions(path)
     text = path.read_text()
     assert "latest" not in text, f"{path}: no `latest` tag"
     assert "ADD" not in {i for i, _ in instructions}, f"{path}: ADD can fetch URLs; COPY only"
@@ -61,7 +44,7 @@ def test_no_image_is_ever_pulled(path: Path) -> None:
     image_args = {k: v for k, v in args.items() if k.endswith("_IMAGE")}
     assert image_args == expected, path
     stages: set[str] = set()
-    for header, _ in _stages(path):
+    for header, _ in dockerfile_stages(path):
         base, *alias = header.split()
         assert base in {f"${{{name}}}" for name in expected} | stages | {"scratch"}, f"{path}: FROM {header}"
         if alias:
@@ -71,11 +54,11 @@ def test_no_image_is_ever_pulled(path: Path) -> None:
 
 @pytest.mark.parametrize("path", NODE_DOCKERFILES + E2E_DOCKERFILES, ids=_id)
 def test_images_run_as_the_chart_user_without_healthcheck(path: Path) -> None:
-    final = _stages(path)[-1][1]
+    final = dockerfile_stages(path)[-1][1]
     users = [args for instruction, args in final if instruction == "USER"]
     wanted = "65535:65535" if path.parent.name == "pause" else "10001:10001"
     assert users and users[-1] == wanted, f"{path}: the last USER must be {wanted}, not {users}"
-    assert "HEALTHCHECK" not in {i for i, _ in _instructions(path)}, "Kubernetes probes do that"
+    assert "HEALTHCHECK" not in {i for i, _ in dockerfile_instructions(path)}, "Kubernetes probes do that"
 
 
 def test_the_lib_defaults_to_the_same_base_and_starts_docker_without_host_networking() -> None:
@@ -102,7 +85,7 @@ def test_scripts_parse() -> None:
 def test_postgresql_image_keeps_the_official_contract() -> None:
     dockerfile = REPO / "images" / "postgresql" / "Dockerfile"
     entrypoint = REPO / "images" / "postgresql" / "docker-entrypoint.sh"
-    instructions = _instructions(dockerfile)
+    instructions = dockerfile_instructions(dockerfile)
     env = " ".join(a for i, a in instructions if i == "ENV")
     assert "PATH=/usr/lib/postgresql/15/bin:" in env, "pg_isready (the chart's probes) on PATH"
     run = " ".join(a for i, a in instructions if i == "RUN")
@@ -121,14 +104,14 @@ def test_postgresql_image_keeps_the_official_contract() -> None:
 
 
 def test_redis_image_has_a_shell_and_a_writable_data_dir() -> None:
-    instructions = _instructions(REPO / "images" / "redis" / "Dockerfile")
+    instructions = dockerfile_instructions(REPO / "images" / "redis" / "Dockerfile")
     run = " ".join(a for i, a in instructions if i == "RUN")
     assert "redis-server redis-tools" in run
     assert "chown 10001:10001 /data" in run
 
 
 def test_pause_image_is_static_and_alone() -> None:
-    stages = _stages(REPO / "images" / "pause" / "Dockerfile")
+    stages = dockerfile_stages(REPO / "images" / "pause" / "Dockerfile")
     assert stages[-1][0] == "scratch"
     final = stages[-1][1]
     assert ("COPY", "--from=builder /pause /pause") in final
@@ -166,7 +149,7 @@ def test_broken_migration_follows_the_current_head() -> None:
     assert down == head, f"{name} revises {down}; the head is now {head}: renumber it after {head_file}"
     assert name not in repo and revision not in {rev for rev, _ in repo.values()}
     assert int(name[:4]) == int(head_file[:4]) + 1, "it follows the files' numbering"
-    copy = next(a for i, a in _instructions(BROKEN / "Dockerfile") if i == "COPY")
+    copy = next(a for i, a in dockerfile_instructions(BROKEN / "Dockerfile") if i == "COPY")
     assert copy == f"{name} /app/migrations/versions/{name}"
 
 

@@ -10,40 +10,24 @@ import re
 from pathlib import Path
 
 import pytest
-from packaging_support import REPO
+from packaging_support import REPO, dockerfile_instructions, dockerfile_stages
 
 APP = REPO / "Dockerfile"
 OPERATOR = REPO / "operator" / "Dockerfile"
 OCI_LABELS = ("title", "description", "licenses", "version", "revision", "created")
 
 
-def _instructions(path: Path) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
-    text = re.sub(r"\\\n", " ", "\n".join(item for item in path.read_text().splitlines() if not item.lstrip().startswith("#")))
-    return [(m.group(1).upper(), m.group(2).strip()) for m in re.finditer(r"^\s*(\w+)\s+(.*)$", text, flags=re.M)]
-
-
-def _stages(path: Path) -> list[tuple[str, list[tuple[str, str]]]]:
-    stages: list[tuple[str, list[tuple[str, str]]]] = []
-    for instruction, args in _instructions(path):
-        if instruction == "FROM":
-            stages.append((args, []))
-        elif stages:
-            stages[-1][1].append((instruction, args))
-    return stages
-
-
 def _runtime(path: Path) -> list[tuple[str, str]]:
     """Instructions of the stage named runtime (the production image)."""
-    return next(body for header, body in _stages(path) if header.endswith("AS runtime"))
+    return next(body for header, body in dockerfile_stages(path) if header.endswith("AS runtime"))
 
 
 @pytest.mark.parametrize("path", [APP, OPERATOR], ids=["app", "operator"])
 def test_base_image_is_an_argument_used_by_every_stage(path) -> None:
-    instructions = _instructions(path)
+    instructions = dockerfile_instructions(path)
     assert instructions[0] == ("ARG", "BASE_IMAGE=python:3.11-slim-bookworm")
     names: set[str] = set()
-    for header, _ in _stages(path):
+    for header, _ in dockerfile_stages(path):
         base, *alias = header.split()
         assert base == "${BASE_IMAGE}" or base in names, f"{path}: FROM {header}"
         if alias:
@@ -53,7 +37,7 @@ def test_base_image_is_an_argument_used_by_every_stage(path) -> None:
 
 @pytest.mark.parametrize("path", [APP, OPERATOR], ids=["app", "operator"])
 def test_dependencies_come_from_the_lock_file_in_the_builder(path) -> None:
-    builder = next(body for header, body in _stages(path) if header.endswith("AS builder"))
+    builder = next(body for header, body in dockerfile_stages(path) if header.endswith("AS builder"))
     runs = [args for instruction, args in builder if instruction == "RUN"]
     uv_version = re.search(r"^UV_VERSION=(\S+)$", (REPO / "hack" / "setup.sh").read_text(), flags=re.M).group(1)
     assert ("ARG", f"UV_VERSION={uv_version}") in builder, "the image's uv is the one the project pins"
@@ -72,7 +56,7 @@ def test_dependencies_come_from_the_lock_file_in_the_builder(path) -> None:
 def test_runtime_stage_is_lean_non_root_and_labelled(path) -> None:
     runtime = _runtime(path)
     instructions = [i for i, _ in runtime]
-    assert "HEALTHCHECK" not in {i for i, _ in _instructions(path)}, "Kubernetes probes do that"
+    assert "HEALTHCHECK" not in {i for i, _ in dockerfile_instructions(path)}, "Kubernetes probes do that"
     assert ("USER", "10001:10001") in runtime
     # Nothing is installed in the runtime stage: no package manager, no compiler, no pip.
     for instruction, args in runtime:
@@ -105,7 +89,7 @@ def test_images_follow_the_interface_contract() -> None:
     assert ("EXPOSE", "9090 8080") in operator
     assert _cmd(operator) == ["python", "-m", "storefront_operator"]
     # A plain `docker build` produces the production image, not the dev one.
-    assert _stages(APP)[-1][0] == "runtime"
+    assert dockerfile_stages(APP)[-1][0] == "runtime"
 
 
 def _ignored(path: str, patterns: list[str]) -> bool:
@@ -136,7 +120,7 @@ def test_build_context_holds_sources_and_lock_but_no_tests_environments_or_secre
         assert _ignored(unwanted, patterns), unwanted
     # Every source the Dockerfiles copy from the context exists and is not ignored.
     for path in (APP, OPERATOR):
-        for instruction, args in _instructions(path):
+        for instruction, args in dockerfile_instructions(path):
             if instruction == "COPY" and "--from=" not in args:
                 for source in args.split()[:-1]:
                     if "[" in source:  # optional files (glob)
