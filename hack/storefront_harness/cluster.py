@@ -12,7 +12,7 @@ from pathlib import Path
 from .errors import ComponentError
 from .kube import ControlPlane
 from .network import HostNetwork, NodeNetwork
-from .node import Node
+from .node import Node, unmount_under
 from .tools import tool
 
 # Every cluster's directory starts so: a killed run's leftovers are found by it.
@@ -60,9 +60,7 @@ class Cluster:
         killed = Node.kill_leftovers(CLUSTER_DIR_PREFIX)
         if killed:
             print(f"[node] stopped {len(killed)} processes a killed run left behind", flush=True)
-        mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
-        for mount in sorted((m for m in mounts if m.startswith(CLUSTER_DIR_PREFIX)), key=len, reverse=True):
-            subprocess.run(["umount", "--lazy", mount], capture_output=True, check=False)
+        unmount_under(CLUSTER_DIR_PREFIX)
         for netns in Path("/run/netns").glob("cni-*") if Path("/run/netns").is_dir() else ():
             subprocess.run(["ip", "netns", "delete", netns.name], capture_output=True, check=False)
         subprocess.run(self.node.proxy_cleanup_command(), capture_output=True, check=False)

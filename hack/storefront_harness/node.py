@@ -182,16 +182,7 @@ class Node:
                     pass
 
     def _unmount_all(self) -> None:
-        """Secret volumes (tmpfs), overlay root filesystems and netns bind mounts under the
-        node's directory, innermost first."""
-        prefix = str(self.base_dir) + "/"
-        for _ in range(3):
-            mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
-            ours = sorted((m for m in mounts if m.startswith(prefix)), key=len, reverse=True)
-            if not ours:
-                return
-            for mount in ours:
-                subprocess.run(["umount", "--lazy", mount], capture_output=True, check=False)
+        unmount_under(str(self.base_dir) + "/")
 
     @staticmethod
     def kill_leftovers(marker: str = "/tmp/sfc-") -> list[int]:
@@ -422,6 +413,18 @@ cluster.local:53 in-addr.arpa:53 ip6.arpa:53 {{
         for name in ("kubelet", "containerd", "kube-scheduler", "kube-proxy", "coredns", "metrics-server"):
             parts.append(f"--- {name} ({self.log(name)}) ---\n{tail(self.log(name), lines)}")
         return "\n".join(parts)
+
+
+def unmount_under(prefix: str) -> None:
+    """Every mount whose path starts with ``prefix`` (Secret volumes, overlay root filesystems,
+    netns bind mounts), innermost first."""
+    for _ in range(3):
+        mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+        ours = sorted((m for m in mounts if m.startswith(prefix)), key=len, reverse=True)
+        if not ours:
+            return
+        for mount in ours:
+            subprocess.run(["umount", "--lazy", mount], capture_output=True, check=False)
 
 
 def _healthy(url: str) -> bool:
