@@ -23,6 +23,7 @@ from app.core.metrics import instrument_engine
 from app.core.migrations import head_revision
 from app.core.redis import close_redis, init_redis
 from app.core.security.runtime import start_security, stop_security
+from app.core.tracing import instrument_app, start_tracing
 from app.middleware.body_limit import BodyLimitMiddleware
 from app.middleware.metrics import MetricsMiddleware
 from app.middleware.rate_limit import Limits, RateLimitMiddleware
@@ -55,7 +56,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     init_engine(settings)
     for engine in engines():
         instrument_engine(engine)
-    init_redis(settings)
+    redis = init_redis(settings)
+    tracing = app.state.tracing
+    if tracing is not None:
+        tracing.instrument_engines(engines())
+        tracing.instrument_redis(redis)
+        tracing.instrument_httpx()
     product_cache.configure(settings.product_local_cache_seconds if settings.product_cache_ttl_seconds > 0 else 0)
     purger = RetentionPurger(get_sessionmaker(), RetentionPolicy.of(settings),
                              interval_seconds=settings.retention_purge_interval_seconds)
@@ -71,6 +77,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await stop_security()
         await close_redis()
         await dispose_engine()
+        if tracing is not None:
+            tracing.stop()
 
 
 def _install_middleware(app: FastAPI, settings: Settings) -> None:
@@ -124,6 +132,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     _install_middleware(app, settings)
+    app.state.tracing = start_tracing(settings)
+    if app.state.tracing is not None:
+        instrument_app(app, app.state.tracing)
     _install_openapi(app)
     return app
 

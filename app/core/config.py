@@ -21,6 +21,12 @@ class Settings(BaseSettings):
     version: str = "0.1.0"
     git_sha: str = "unknown"
     log_level: str = "INFO"
+    # OpenTelemetry tracing over OTLP/HTTP (e.g. http://otel-collector:4318); empty = off, and
+    # then nothing is installed. Sampling is by trace id unless the caller's traceparent decided.
+    otlp_endpoint: str = ""
+    otlp_timeout_seconds: float = Field(default=5.0, gt=0)
+    trace_sampling_ratio: float = Field(default=1.0, ge=0, le=1)
+    trace_service_name: str = "storefront-api"
 
     # -- PostgreSQL --------------------------------------------------------------------
     database_url: SecretStr = SecretStr("postgresql+asyncpg://storefront:storefront@127.0.0.1:5432/storefront")

@@ -1,4 +1,5 @@
-"""Structured JSON logs: one object per line, the correlation id on every line, no secrets.
+"""Structured JSON logs: one object per line, the correlation id (and, inside a traced request, the
+OpenTelemetry trace and span ids) on every line, no secrets.
 
 The correlation id and actor come from ``app.core.request_context`` through a filter, so every
 logger (ours, uvicorn's, SQLAlchemy's) gets them without passing them around.
@@ -14,6 +15,7 @@ from typing import Any
 from pythonjsonlogger.json import JsonFormatter
 
 from app.core import request_context
+from app.core.tracing import current_ids
 
 # Extra fields with these names (or containing these words) are never written out.
 _SECRET_WORDS = ("password", "secret", "token", "authorization", "api_key", "apikey", "cookie", "private_key")
@@ -29,12 +31,13 @@ def _is_secret(name: str) -> bool:
 
 
 class ContextFilter(logging.Filter):
-    """Adds correlation id, client IP and actor; redacts secret-looking extra fields."""
+    """Adds correlation id, trace and span ids, client IP and actor; redacts secret-looking extra fields."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.correlation_id = request_context.correlation_id.get()
         record.client_ip = request_context.client_ip.get()
         record.actor = request_context.actor.get()
+        record.trace_id, record.span_id = current_ids()
         for name in list(record.__dict__):
             if name not in _STANDARD_ATTRS and _is_secret(name):
                 setattr(record, name, _REDACTED)
@@ -44,7 +47,7 @@ class ContextFilter(logging.Filter):
 def _formatter(json_logs: bool) -> logging.Formatter:
     if json_logs:
         return JsonFormatter(
-            "{asctime}{levelname}{name}{message}{correlation_id}",
+            "{asctime}{levelname}{name}{message}{correlation_id}{trace_id}{span_id}",
             style="{",
             rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
             timestamp=False,

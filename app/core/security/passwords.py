@@ -16,6 +16,7 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from app.core.cpus import available_cpus
+from app.core.tracing import span
 
 MIN_LENGTH = 12
 MAX_LENGTH = 128
@@ -119,12 +120,15 @@ class PasswordService:
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 
+    # The spans cover the wait for a pool thread too: under a burst of logins that is the cost.
     async def hash_async(self, password: str) -> str:
-        return await asyncio.get_running_loop().run_in_executor(_argon2_pool(self.threads), self.hash, password)
+        with span("argon2.hash"):
+            return await asyncio.get_running_loop().run_in_executor(_argon2_pool(self.threads), self.hash, password)
 
     async def verify_async(self, password_hash: str | None, password: str) -> bool:
-        return await asyncio.get_running_loop().run_in_executor(
-            _argon2_pool(self.threads), self.verify, password_hash, password)
+        with span("argon2.verify"):
+            return await asyncio.get_running_loop().run_in_executor(
+                _argon2_pool(self.threads), self.verify, password_hash, password)
 
     def needs_rehash(self, password_hash: str) -> bool:
         try:
