@@ -152,6 +152,19 @@ def _migrations() -> Schema:
     }, default={"enabled": True, "timeoutSeconds": 600, "backoffLimit": 2})
 
 
+def _observability() -> Schema:
+    return _obj("OpenTelemetry tracing of the app and worker pods. Omit otlpEndpoint to keep tracing off "
+                "(nothing is installed in the pods then).", {
+        "otlpEndpoint": _str("Base URL of an OTLP/HTTP receiver (a collector), e.g. "
+                             "http://otel-collector.observability:4318; spans go to <otlpEndpoint>/v1/traces. "
+                             "Set as STOREFRONT_OTLP_ENDPOINT in the pods.",
+                             maxLength=512, pattern=r"^https?://[^\s]+$"),
+        "samplingRatio": {"type": "number", "minimum": 0, "maximum": 1,
+                          "description": "Share of new traces recorded, 0 to 1 (by trace id; a caller's sampled "
+                                         "traceparent is always followed). Omit for the app's default, 1.0."},
+    })
+
+
 def _ingress() -> Schema:
     return _obj("Expose the API through an Ingress. Omit to keep the Service cluster-internal.", {
         "host": _str("Public host name.", minLength=1, maxLength=253,
@@ -185,6 +198,7 @@ def spec_schema() -> Schema:
             "database": _database(),
             "redis": _redis(),
             "jwt": _jwt(),
+            "observability": _observability(),
             "migrations": _migrations(),
             "ingress": _ingress(),
             "resources": _obj("Compute resources of the app container.", {

@@ -86,10 +86,11 @@ async def storefront_loop(namespace: str, name: str, stopped: Any, logger: loggi
 
 
 def _forget_metrics(namespace: str, name: str) -> None:
-    try:
-        metrics.READY.remove(namespace, name)
-    except KeyError:
-        pass
+    for gauge in (metrics.READY, metrics.KEY_ROTATION_DUE):
+        try:
+            gauge.remove(namespace, name)
+        except KeyError:
+            pass
 
 
 async def _sleep(wakeup: asyncio.Event, stopped: Any, delay: float) -> None:

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from . import events, metrics
 from .children.secrets import ROTATION_REQUEST_ANNOTATION, keyset_secret
-from .keys import KEYSET_FILE, KeyPolicy, advance, dumps, keyset_secret_name
+from .keys import KEYSET_FILE, KeyPolicy, advance, dumps, keyset_secret_name, rotation_due_time
 from .kube import Kube
 from .model import Storefront
 from .settings import ROTATE_ANNOTATION, Settings
@@ -65,6 +65,8 @@ def reconcile_keys(kube: Kube, sf: Storefront, settings: Settings, now: datetime
 
     keyset = plan.keyset
     active = next(k for k in keyset["keys"] if k["kid"] == keyset["active_kid"])
+    metrics.KEY_ROTATION_DUE.labels(sf.namespace, sf.name).set(
+        rotation_due_time(active, policy_for(sf, settings)).timestamp())
     pending = [k["kid"] for k in keyset["keys"] if k["state"] == "pending"]
     newest = max(k["created_at"] for k in keyset["keys"])
     message = f"{active['alg']} key {active['kid']} signs; {len(keyset['keys'])} key(s) published"

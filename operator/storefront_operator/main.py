@@ -7,7 +7,7 @@ import logging
 import kopf
 from prometheus_client import start_http_server
 
-from . import handlers  # noqa: F401 - registers the handlers
+from . import handlers, tracing  # noqa: F401 - registers the handlers
 from .runtime import RUNTIME
 
 WAKE_UP_HANDLERS = ("storefront_changed", "deployment_changed", "job_changed")
@@ -28,6 +28,7 @@ def _configure_logging() -> None:
     kopf.configure(log_format=kopf.LogFormat.JSON, log_refkey="object")
     for handler in logging.getLogger().handlers:
         handler.addFilter(_QuietWakeUps())
+        handler.addFilter(tracing.TraceIdFilter())
 
 
 def main() -> None:
@@ -35,6 +36,7 @@ def main() -> None:
     settings = RUNTIME.settings
     if settings.metrics_port:
         start_http_server(settings.metrics_port)
+    tracing.start(settings)
     kopf.run(
         clusterwide=not settings.namespaces,
         namespaces=settings.namespaces,

@@ -12,3 +12,7 @@ ROTATIONS = Counter("storefront_operator_key_rotations_total", "Key timeline ste
 MIGRATIONS = Counter("storefront_operator_migrations_total", "Migration Jobs, by outcome.", ["outcome"])
 READY = Gauge("storefront_operator_storefronts_ready", "Storefronts whose Ready condition is True.", ["namespace", "name"])
 REDIS_WIRING = Counter("storefront_operator_redis_wiring_actions_total", "Cluster wiring actions taken.", ["action"])
+KEY_ROTATION_DUE = Gauge(
+    "storefront_operator_key_rotation_due_timestamp_seconds",
+    "When the signing key of a Storefront is due to be replaced (Unix time); alerts compare it with time().",
+    ["namespace", "name"])

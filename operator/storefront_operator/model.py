@@ -90,6 +90,14 @@ class IngressSpec:
 
 
 @dataclass(frozen=True)
+class ObservabilitySpec:
+    """Where the app and worker send their traces; no endpoint = tracing off in the pods."""
+
+    otlp_endpoint: str | None = None
+    sampling_ratio: float | None = None
+
+
+@dataclass(frozen=True)
 class StorefrontSpec:
     image: str
     version: str
@@ -104,6 +112,7 @@ class StorefrontSpec:
     resources: dict[str, Any]
     env: list[dict[str, Any]]
     pause: bool
+    observability: ObservabilitySpec = ObservabilitySpec()
 
     @property
     def target(self) -> str:
@@ -183,4 +192,13 @@ def parse_spec(raw: dict[str, Any]) -> StorefrontSpec:
         ingress=IngressSpec(ingress_raw["host"], ingress_raw.get("tlsSecretName"), ingress_raw.get("className")) if ingress_raw else None,
         resources=raw.get("resources") or {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
         env=list(raw.get("env") or []), pause=bool(raw.get("pause", False)),
+        observability=_observability(raw.get("observability") or {}),
     )
+
+
+def _observability(raw: dict[str, Any]) -> ObservabilitySpec:
+    ratio = raw.get("samplingRatio")
+    if ratio is not None and not 0 <= float(ratio) <= 1:
+        raise SpecError("InvalidSamplingRatio", f"spec.observability.samplingRatio {ratio!r} is not between 0 and 1")
+    return ObservabilitySpec(otlp_endpoint=raw.get("otlpEndpoint") or None,
+                             sampling_ratio=None if ratio is None else float(ratio))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from . import events, metrics
+from . import events, metrics, tracing
 from .children import desired_children, optional_kinds
 from .children.meta import app_secrets_name
 from .children.secrets import app_secrets
@@ -38,18 +38,25 @@ class Outcome:
 def reconcile(kube: Kube, namespace: str, name: str, settings: Settings, now: datetime | None = None) -> Outcome | None:
     """Reconciles the named Storefront; None when it no longer exists."""
     started = time.monotonic()
-    body = kube.get(KIND, namespace, name)
-    if body is None or body["metadata"].get("deletionTimestamp"):
-        return None
-    try:
-        outcome = _reconcile(kube, body, settings, now or utcnow())
-        metrics.RECONCILES.labels("ready" if outcome.ready else "not_ready").inc()
-        return outcome
-    except Exception:
-        metrics.RECONCILES.labels("error").inc()
-        raise
-    finally:
-        metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
+    with tracing.span("reconcile Storefront", **{"k8s.namespace.name": namespace, "storefront.name": name}):
+        body = kube.get(KIND, namespace, name)
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            tracing.set_attributes(**{"storefront.result": "gone"})
+            return None
+        meta = body["metadata"]
+        tracing.set_attributes(**{"storefront.uid": meta.get("uid"), "storefront.generation": meta.get("generation"),
+                                  "storefront.version": (body.get("spec") or {}).get("version")})
+        try:
+            outcome = _reconcile(kube, body, settings, now or utcnow())
+            result = "ready" if outcome.ready else "not_ready"
+            metrics.RECONCILES.labels(result).inc()
+            tracing.set_attributes(**{"storefront.result": result, "storefront.requeue_seconds": outcome.requeue_after})
+            return outcome
+        except Exception:
+            metrics.RECONCILES.labels("error").inc()
+            raise
+        finally:
+            metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
 
 
 def _reconcile(kube: Kube, body: dict[str, Any], settings: Settings, now: datetime) -> Outcome:
@@ -87,7 +94,8 @@ def _reconcile(kube: Kube, body: dict[str, Any], settings: Settings, now: dateti
     cluster_nodes = redis.nodes if isinstance(redis, RedisResult) else list(sf.status.get("redisNodes") or [])
     image = rollout.image if isinstance(rollout, GateResult) else sf.status.get("image")
     version = rollout.version if isinstance(rollout, GateResult) else sf.status.get("version")
-    apply_failures = _apply_children(kube, sf, image, version, cluster_nodes)
+    with tracing.span("reconcile step apply"):
+        apply_failures = _apply_children(kube, sf, image, version, cluster_nodes)
     if apply_failures:
         events.post(kube, sf, "ApplyFailed", "; ".join(apply_failures), warning=True)
     deployment = kube.get("Deployment", sf.namespace, sf.name)
@@ -101,12 +109,14 @@ def _reconcile(kube: Kube, body: dict[str, Any], settings: Settings, now: dateti
 
 def _step(fn, stage: str):
     """Runs one step; an error becomes that step's condition instead of stopping the others."""
-    try:
-        return fn()
-    except (SpecError, KubeError, OSError, ValueError) as exc:
-        metrics.FAILURES.labels(stage).inc()
-        log.warning("%s step failed: %s", stage, exc)
-        return exc
+    with tracing.span(f"reconcile step {stage}"):
+        try:
+            return fn()
+        except (SpecError, KubeError, OSError, ValueError) as exc:
+            metrics.FAILURES.labels(stage).inc()
+            log.warning("%s step failed: %s", stage, exc)
+            tracing.set_attributes(**{"storefront.step_error": f"{type(exc).__name__}: {exc}"[:300]})
+            return exc
 
 
 def _reason(exc: Exception, default: str) -> str:

@@ -28,6 +28,13 @@ def _float(name: str, default: float) -> float:
         raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from exc
 
 
+def _ratio(name: str, default: float) -> float:
+    value = _float(name, default)
+    if not 0 <= value <= 1:
+        raise ValueError(f"{name} must be between 0 and 1, got {value}")
+    return value
+
+
 def _list(name: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
 
@@ -52,6 +59,10 @@ class Settings:
     priority: int = field(default_factory=lambda: secrets.randbelow(1_000_000) + 1)
     liveness_endpoint: str = "http://0.0.0.0:8080/healthz"
     metrics_port: int = 9090
+    # OpenTelemetry: base URL of an OTLP/HTTP receiver (empty = no tracing) and the share of
+    # reconciles traced.
+    otlp_endpoint: str = ""
+    trace_sampling_ratio: float = 1.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -68,4 +79,6 @@ class Settings:
             standalone=os.environ.get(p + "STANDALONE", "").lower() in ("1", "true", "yes"),
             liveness_endpoint=os.environ.get(p + "LIVENESS_ENDPOINT", cls.liveness_endpoint),
             metrics_port=int(_float(p + "METRICS_PORT", cls.metrics_port)),
+            otlp_endpoint=os.environ.get(p + "OTLP_ENDPOINT", cls.otlp_endpoint),
+            trace_sampling_ratio=_ratio(p + "TRACE_SAMPLING_RATIO", cls.trace_sampling_ratio),
         )

@@ -86,6 +86,9 @@ BAD = {
         lambda s: s.update(jwt={"rotationInterval": "1m", "propagationDelay": "2m"}), "longer than"),
     "bad duration": (lambda s: s.update(jwt={"accessTokenTTL": "fifteen"}), "accessTokenTTL"),
     "unknown algorithm": (lambda s: s.update(jwt={"algorithm": "HS256"}), "algorithm"),
+    "sampling ratio above 1": (lambda s: s.update(observability={"otlpEndpoint": "http://c:4318", "samplingRatio": 2}),
+                               "samplingRatio"),
+    "otlp endpoint not a URL": (lambda s: s.update(observability={"otlpEndpoint": "collector:4318"}), "otlpEndpoint"),
 }
 
 

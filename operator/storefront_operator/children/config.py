@@ -18,7 +18,19 @@ def app_config_data(sf: Storefront, deployed_version: str) -> dict[str, str]:
         "STOREFRONT_JWT_AUDIENCE": "storefront-api",
         "STOREFRONT_ACCESS_TOKEN_TTL_SECONDS": str(int(sf.spec.jwt.access_token_ttl.total_seconds())),
         "STOREFRONT_VERSION": deployed_version,
+        **observability_config_data(sf),
     }
+
+
+def observability_config_data(sf: Storefront) -> dict[str, str]:
+    """Tracing settings for every pod reading this ConfigMap (app and worker); none when off."""
+    obs = sf.spec.observability
+    if not obs.otlp_endpoint:
+        return {}
+    data = {"STOREFRONT_OTLP_ENDPOINT": obs.otlp_endpoint}
+    if obs.sampling_ratio is not None:
+        data["STOREFRONT_TRACE_SAMPLING_RATIO"] = repr(obs.sampling_ratio)
+    return data
 
 
 def app_config(sf: Storefront, deployed_version: str) -> dict[str, Any]:
