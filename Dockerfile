@@ -41,6 +41,19 @@ RUN /opt/uv/bin/uv sync --frozen --no-dev \
 # no compilers, no tests. Runs as a numeric non-root user and writes nothing outside /tmp,
 # so it works with readOnlyRootFilesystem and an emptyDir at /tmp.
 FROM ${BASE_IMAGE} AS runtime
+RUN groupadd --system --gid 10001 storefront \
+ && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin storefront
+COPY --from=builder /opt/venv /opt/venv
+COPY --from=builder /app /app
+ENV PATH=/opt/venv/bin:${PATH} \
+    VIRTUAL_ENV=/opt/venv \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    TMPDIR=/tmp
+# The version, commit and date come last: a build argument in scope changes the cache key of
+# every RUN after it, so declared earlier a new commit would copy the whole environment again.
+# Here a commit that changes no file of the image changes only its metadata, not its layers.
 ARG STOREFRONT_VERSION=0.0.0-dev
 ARG STOREFRONT_GIT_SHA=unknown
 ARG BUILD_DATE=unknown
@@ -51,17 +64,7 @@ LABEL org.opencontainers.image.title="storefront-app" \
       org.opencontainers.image.version="${STOREFRONT_VERSION}" \
       org.opencontainers.image.revision="${STOREFRONT_GIT_SHA}" \
       org.opencontainers.image.created="${BUILD_DATE}"
-RUN groupadd --system --gid 10001 storefront \
- && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
-      --shell /usr/sbin/nologin storefront
-COPY --from=builder /opt/venv /opt/venv
-COPY --from=builder /app /app
-ENV PATH=/opt/venv/bin:${PATH} \
-    VIRTUAL_ENV=/opt/venv \
-    PYTHONUNBUFFERED=1 \
-    PYTHONDONTWRITEBYTECODE=1 \
-    TMPDIR=/tmp \
-    STOREFRONT_VERSION=${STOREFRONT_VERSION} \
+ENV STOREFRONT_VERSION=${STOREFRONT_VERSION} \
     STOREFRONT_GIT_SHA=${STOREFRONT_GIT_SHA}
 WORKDIR /app
 USER 10001:10001

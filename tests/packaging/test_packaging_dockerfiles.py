@@ -75,6 +75,18 @@ def test_runtime_stage_is_lean_non_root_and_labelled(path) -> None:
     assert "PYTHONDONTWRITEBYTECODE=1" in env, "the root filesystem is read-only"
 
 
+
+@pytest.mark.parametrize("path", [APP, OPERATOR], ids=["app", "operator"])
+def test_the_commit_is_declared_after_every_layer_of_the_runtime_stage(path) -> None:
+    """A build argument changes the cache key of every RUN after its declaration: declared after
+    the last RUN and COPY, a new commit that changes none of the image's files rebuilds none of
+    its layers (the node's image archive then changes only in metadata)."""
+    runtime = _runtime(path)
+    args = [i for i, (instruction, value) in enumerate(runtime) if instruction == "ARG"
+            and value.split("=", 1)[0] in ("STOREFRONT_VERSION", "STOREFRONT_GIT_SHA", "BUILD_DATE")]
+    layers = [i for i, (instruction, _) in enumerate(runtime) if instruction in ("RUN", "COPY", "ADD")]
+    assert len(args) == 3 and min(args) > max(layers), runtime
+
 def _cmd(body: list[tuple[str, str]]) -> list[str]:
     return json.loads(next(args for instruction, args in reversed(body) if instruction == "CMD"))
 
