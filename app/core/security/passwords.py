@@ -1,4 +1,5 @@
-"""Password hashing (argon2id) and the password policy (ASVS 6.2: length, common passwords).
+"""Password hashing (argon2id) and the password policy (ASVS 6.2: length, breached and
+guessable passwords).
 
 Unknown accounts are checked against a dummy hash so a login takes the same path and about the
 same time whether or not the email exists.
@@ -7,6 +8,7 @@ same time whether or not the email exists.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import re
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
@@ -16,23 +18,37 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from app.core.cpus import available_cpus
+from app.core.security.password_patterns import MIN_WORD, is_predictable, shortest_period
 from app.core.tracing import span
 
 MIN_LENGTH = 12
 MAX_LENGTH = 128
+ACCEPTED = (f"accepted: {MIN_LENGTH} to {MAX_LENGTH} characters that are not a breached or common password, "
+            "a keyboard walk, a sequence or a repetition, nor made from your email or name; "
+            "a few unrelated words make a good one")
 
 # Leetspeak a guesser tries first; undone before comparing with the common lists.
 _LEET = str.maketrans({"@": "a", "4": "a", "3": "e", "1": "i", "!": "i", "0": "o", "$": "s", "5": "s", "7": "t"})
 _EDGE_NOISE = re.compile(r"^[\W\d_]+|[\W\d_]+$")
+_NOT_LETTERS = re.compile(r"[^\w]|[\d_]")
+# Words of this service a password should not be built from (ASVS: context-specific words).
+_CONTEXT_WORDS = ("storefront",)
 
 
 class WeakPassword(ValueError):
-    """The password breaks the policy; the message says why and is safe to show."""
+    """The password breaks the policy; the message says why and what is accepted, and never
+    repeats the password."""
+
+    def __init__(self, reason: str):
+        super().__init__(f"{reason}; {ACCEPTED}")
+        self.reason = reason
 
 
 @lru_cache
 def _common_passwords() -> frozenset[str]:
-    return _read_list("common_passwords.txt")
+    """The passwords refused outright: the breached ones of an allowed length and the compiled list."""
+    breached = gzip.decompress(resources.files(__package__).joinpath("breached_passwords.txt.gz").read_bytes())
+    return frozenset(breached.decode("utf-8").splitlines()) | _read_list("common_passwords.txt")
 
 
 @lru_cache
@@ -42,7 +58,12 @@ def _common_roots() -> frozenset[str]:
 
 def _read_list(name: str) -> frozenset[str]:
     text = resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
-    return frozenset(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
+    return frozenset(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("# "))
+
+
+def load_password_lists() -> int:
+    """Loads the lists now (once per process) rather than on the first registration."""
+    return len(_common_passwords()) + len(_common_roots())
 
 
 def check_password_policy(password: str, *, email: str | None = None, name: str | None = None) -> None:
@@ -53,18 +74,23 @@ def check_password_policy(password: str, *, email: str | None = None, name: str 
     if length > MAX_LENGTH:
         raise WeakPassword(f"password must be at most {MAX_LENGTH} characters")
     lowered = password.lower()
-    if len(set(lowered)) <= 2:
+    if len(set(lowered)) <= 2 or shortest_period(lowered) < MIN_LENGTH:  # a short password, repeated
         raise WeakPassword("password is too repetitive")
-    candidates = {lowered, lowered.translate(_LEET), lowered.replace(" ", "")}
+    leet = lowered.translate(_LEET)
+    candidates = {lowered, leet, lowered.replace(" ", "")}
     if candidates & _common_passwords():
-        raise WeakPassword("password is too common")
+        raise WeakPassword("password is in a list of breached or common passwords")
     cores = {_EDGE_NOISE.sub("", c) for c in candidates} | {_EDGE_NOISE.sub("", lowered).translate(_LEET)}
     roots = _common_roots()
     if any(core in roots or _is_repeat_of_root(core, roots) for core in cores):
         raise WeakPassword("password is a common word with digits or symbols added")
-    for personal in _personal_words(email, name):
-        if personal in lowered:
-            raise WeakPassword("password must not contain your email or name")
+    personal = _personal_words(email, name)
+    squeezed = {re.sub(r"[\W_]+", "", c) for c in (lowered, leet)}
+    if any(word in form for word in personal for form in (lowered, leet, *squeezed)):
+        raise WeakPassword("password must not contain your email or name")
+    words = roots | set(personal)
+    if is_predictable(lowered, words) or (leet != lowered and is_predictable(leet, words)):
+        raise WeakPassword("password is made of keyboard walks, sequences, repeats or common words")
 
 
 def _is_repeat_of_root(core: str, roots: frozenset[str]) -> bool:
@@ -73,13 +99,18 @@ def _is_repeat_of_root(core: str, roots: frozenset[str]) -> bool:
 
 
 def _personal_words(email: str | None, name: str | None) -> list[str]:
-    words = []
+    """The words of the account and the service a password must not contain: the email's local
+    part and its words, the domain's names (not the top-level one), the name's words."""
+    words = list(_CONTEXT_WORDS)
     if email:
-        words.append(email.split("@", 1)[0].lower())
+        local, _, domain = email.lower().partition("@")
+        words.append(local)
+        words.extend(_NOT_LETTERS.split(local))
+        words.extend(domain.split(".")[:-1])
     if name:
-        words.extend(part.lower() for part in name.split())
+        words.extend(_NOT_LETTERS.split(name.lower()))
     # Very short parts ("jo") would refuse far too much; only refuse the meaningful ones.
-    return [w for w in words if len(w) >= 4]
+    return [w for w in dict.fromkeys(words) if len(w) >= MIN_WORD]
 
 
 @lru_cache

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from app.core.config import Settings, get_settings
 from app.core.security.crypto import PiiCipher, decode_key
 from app.core.security.keys import KeyManager
-from app.core.security.passwords import PasswordService
+from app.core.security.passwords import PasswordService, load_password_lists
 from app.core.security.tokens import TokenPolicy, TokenService
 
 
@@ -78,6 +78,8 @@ async def start_security(settings: Settings) -> Security:
     # A missing or malformed PII key would otherwise surface as a 500 on the first login:
     # refuse to start instead, with the setting named.
     security.cipher  # noqa: B018
+    # The breached-password lists load once per process, here rather than on the first sign-up.
+    load_password_lists()
     security.keys.start()
     _started.append(security.keys)
     return security

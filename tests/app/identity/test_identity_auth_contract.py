@@ -45,6 +45,24 @@ async def test_register_refuses_weak_and_invalid_input(client):
         assert r.json()["status"] == 422
 
 
+async def test_a_refused_password_says_what_is_accepted_and_never_echoes_it(client, api):
+    # Registration and a password change answer alike: problem+json naming the field, the
+    # reason and what is accepted; the password itself appears nowhere in the answer.
+    for password in ("123456123456", "qwertyuiopasdfgh", "poiuytrewqlkjhgf"):
+        r = await client.post("/auth/register", json={"email": _email(), "password": password, "name": "A"})
+        assert r.status_code == 422, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        body = r.json()
+        assert "accepted: 12 to 128 characters" in body["detail"]
+        assert [(e["field"], e["type"]) for e in body["errors"]] == [("body.password", "weak_password")]
+        assert password not in r.text and password[:8] not in r.text
+    account = await api.user()
+    r = await client.patch("/users/me", json={"password": "qwertyuiopasdfgh", "current_password": account.password},
+                           headers=account.headers)
+    assert r.status_code == 422 and "accepted: 12 to 128 characters" in r.json()["detail"]
+    assert "qwertyui" not in r.text
+
+
 async def test_register_refuses_password_containing_the_email_name(client):
     r = await client.post("/auth/register", json={"email": "margarethamilton@example.com", "password": "margarethamilton-1969", "name": "M"})
     assert r.status_code == 422
