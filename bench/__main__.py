@@ -21,6 +21,7 @@ BENCHMARKS = {
     "rotation": "bench.rotation",
     "profile": "bench.profile",
     "before-after": "bench.before_after",
+    "passwords": "bench.passwords",
 }
 
 
