@@ -1,7 +1,7 @@
 """Command line of the API image.
 
     python -m app.cli serve [--host H] [--port P] [--workers N]     # the API (uvicorn)
-    python -m app.cli migrate                                       # alembic upgrade head
+    python -m app.cli migrate [--plan | --pre-deployment]           # alembic upgrade head (or plan it)
     python -m app.cli keyset generate --out PATH [--alg EdDSA|ES256]
     python -m app.cli create-admin --email E [--password P] [--name N]
 
@@ -66,12 +66,36 @@ async def _current_revision(settings: Settings) -> str | None:
         await engine.dispose()
 
 
+def _plan(settings: Settings) -> int:
+    """Reports what the pending revisions would do (docs/operator.md, the migration plan)."""
+    from app.core.migrations import plan
+
+    try:
+        result = asyncio.run(plan(settings.database_url.get_secret_value()))
+    except Exception as exc:
+        log.exception("migration plan failed")
+        _write_termination_log(f"migration plan failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
+        return 1
+    message = result.termination_message()
+    log.info("migration plan", extra={"plan": result.as_dict()})
+    _write_termination_log(message)
+    print(message)
+    return 0
+
+
 def _migrate(args: argparse.Namespace) -> int:
-    from app.core.migrations import upgrade
+    from app.core.migrations import plan, upgrade
 
     settings = Settings()
+    if args.plan:
+        return _plan(settings)
     try:
-        upgrade(settings.database_url.get_secret_value(), args.revision)
+        target = args.revision
+        if args.pre_deployment:
+            # Up to the revision before the first pending post-deployment one (expand/contract).
+            target = asyncio.run(plan(settings.database_url.get_secret_value())).pre_deployment_target
+        if target is not None:
+            upgrade(settings.database_url.get_secret_value(), target)
         revision = asyncio.run(_current_revision(settings))
     except Exception as exc:
         log.exception("migration failed")
@@ -150,6 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = commands.add_parser("migrate", help="alembic upgrade, then record the revision reached")
     migrate.add_argument("--revision", default="head")
+    how = migrate.add_mutually_exclusive_group()
+    how.add_argument("--plan", action="store_true",
+                     help="change nothing: report the pending revisions, classified safe/destructive/locking, as JSON")
+    how.add_argument("--pre-deployment", action="store_true",
+                     help="stop before the first pending revision marked post_deployment = True")
     migrate.set_defaults(func=_migrate)
 
     keyset = commands.add_parser("keyset", help="JWT keyset files")

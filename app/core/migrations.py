@@ -38,3 +38,22 @@ def head_revision() -> str | None:
         return ScriptDirectory.from_config(alembic_config()).get_current_head()
     except Exception:  # noqa: BLE001 - an image without migrations still serves /version
         return None
+
+
+def script_directory() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
+
+
+async def plan(database_url: str, scripts: ScriptDirectory | None = None):  # -> migration_plan.Plan
+    """The classified plan of the pending revisions against the database (read only)."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from app.core.migration_plan import plan_for
+
+    scripts = scripts or script_directory()
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            return await conn.run_sync(lambda sync: plan_for(sync, scripts))
+    finally:
+        await engine.dispose()
