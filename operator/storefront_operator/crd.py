@@ -149,7 +149,20 @@ def _migrations() -> Schema:
         "enabled": _bool("Run `python -m app.cli migrate` (alembic upgrade head) before rolling out a new image or version.", True),
         "timeoutSeconds": _int("activeDeadlineSeconds of the migration Job.", minimum=10, maximum=86400, default=600),
         "backoffLimit": _int("Pod retries inside one migration Job before it counts as failed.", minimum=0, maximum=10, default=2),
-    }, default={"enabled": True, "timeoutSeconds": 600, "backoffLimit": 2})
+        "policy": _str(
+            "What may run of an upgrade's migration plan (the pending revisions, classified safe, destructive or locking "
+            "by a plan Job before anything runs). `Refuse`: a revision with a locking operation, or a destructive one "
+            "not marked post-deployment, waits (Progressing=False, reason MigrationNeedsApproval; the running version "
+            "keeps serving) until it is listed in `approvedRevisions`. `RequireApproval`: every pending revision waits "
+            "for approval. `Allow`: everything runs. A first install (nothing serving) always runs.",
+            enum=["Refuse", "RequireApproval", "Allow"], default="Refuse"),
+        "approvedRevisions": {
+            "type": "array", "maxItems": 256, "x-kubernetes-list-type": "set",
+            "description": "Alembic revision ids approved to run although the policy holds them; adding the held "
+                           "revision resumes the rollout. See status.migration.plan for what each revision does.",
+            "items": _str("One Alembic revision id, e.g. 0005_drop_legacy_code.", minLength=1, maxLength=128),
+        },
+    }, default={"enabled": True, "timeoutSeconds": 600, "backoffLimit": 2, "policy": "Refuse"})
 
 
 def _observability() -> Schema:
@@ -242,6 +255,28 @@ def status_schema() -> Schema:
             "jobName": _str("Name of the current migration Job."),
             "lastFailureTime": _str("When the last attempt failed.", format="date-time"),
             "lastFailureReason": _str("Why the last attempt failed."),
+            "phase": _str("Plan (the plan Job reports what the pending revisions do), Migrate (the revisions before the "
+                          "first post-deployment one run), PostDeployment (post-deployment revisions run once the new "
+                          "version is fully rolled out and no old pod remains) or Done."),
+            "decision": _str("The policy's verdict on the plan: its reason (e.g. MigrationNeedsApproval, PlanAllowed)."),
+            "plan": _obj("What the pending revisions do, as the plan Job reported it (the full plan, safe operations "
+                         "included, is in the ConfigMap <name>-migration-plan).", {
+                "from": _str("Revision the database was at."),
+                "to": _str("Head revision of the image."),
+                "preDeploymentTarget": _str("Last revision run before the rollout (the one before the first "
+                                            "post-deployment revision)."),
+                "revisions": {"type": "array", "description": "Pending revisions, oldest first.", "items": _obj(
+                    "One pending revision.", {
+                        "revision": _str("Alembic revision id."),
+                        "safety": _str("safe, destructive or locking (the worst of its operations).",
+                                       enum=["safe", "destructive", "locking"]),
+                        "postDeployment": {"type": "boolean", "description": "Marked post-deployment: runs after the rollout."},
+                        "destructive": {"type": "array", "description": "Its destructive operations.",
+                                        "items": {"type": "string", "description": "One operation."}},
+                        "locking": {"type": "array", "description": "Its locking operations.",
+                                    "items": {"type": "string", "description": "One operation."}},
+                    })},
+            }),
         }),
         "kopf": {"type": "object", "description": "Bookkeeping of the operator framework.",
                  "x-kubernetes-preserve-unknown-fields": True},
@@ -269,6 +304,8 @@ def storefront_crd() -> dict[str, Any]:
                      "description": "Whether the Storefront serves its desired version."},
                     {"name": "Version", "type": "string", "jsonPath": ".status.version", "description": "Version the Deployment runs."},
                     {"name": "Replicas", "type": "integer", "jsonPath": ".status.readyReplicas", "description": "Ready app replicas."},
+                    {"name": "Progress", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Progressing")].reason',
+                     "description": "Why the rollout moves or waits, e.g. MigrationNeedsApproval."},
                     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
                 ],
                 "schema": {"openAPIV3Schema": _obj(

@@ -80,6 +80,8 @@ class MigrationsSpec:
     enabled: bool
     timeout_seconds: int
     backoff_limit: int
+    policy: str = "Refuse"  # Refuse, RequireApproval or Allow (migration_policy.py)
+    approved_revisions: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -188,7 +190,9 @@ def parse_spec(raw: dict[str, Any]) -> StorefrontSpec:
         database=SecretRef.parse(_require(db, "secretRef", "spec.database"), "url"),
         read_replica=SecretRef.parse(db.get("readReplicaSecretRef"), "url"),
         redis=redis, jwt=jwt,
-        migrations=MigrationsSpec(bool(mig.get("enabled", True)), int(mig.get("timeoutSeconds", 600)), int(mig.get("backoffLimit", 2))),
+        migrations=MigrationsSpec(bool(mig.get("enabled", True)), int(mig.get("timeoutSeconds", 600)), int(mig.get("backoffLimit", 2)),
+                                  policy=str(mig.get("policy", "Refuse")),
+                                  approved_revisions=frozenset(str(r) for r in mig.get("approvedRevisions") or [])),
         ingress=IngressSpec(ingress_raw["host"], ingress_raw.get("tlsSecretName"), ingress_raw.get("className")) if ingress_raw else None,
         resources=raw.get("resources") or {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
         env=list(raw.get("env") or []), pause=bool(raw.get("pause", False)),

@@ -19,6 +19,7 @@ from .children.meta import app_secrets_name
 from .children.secrets import app_secrets
 from .keyset_step import KeysResult, reconcile_keys
 from .kube import Kube, KubeError
+from .migration_policy import NEEDS_APPROVAL
 from .migrations import GateResult, gate
 from .model import SpecError, Storefront
 from .redis_wiring import RedisResult, reconcile_redis
@@ -151,8 +152,11 @@ def _assemble_status(sf, generation, conditions, keys, redis, rollout, deploymen
     migrating = isinstance(rollout, GateResult) and rollout.in_progress
     target_live = (image, version) == (sf.spec.image, sf.spec.version)
 
+    override = rollout.progressing if isinstance(rollout, GateResult) else None
     if migrating:
         conditions.set(PROGRESSING, True, "Migrating", f"migrating the database for version {sf.spec.version}")
+    elif override is not None and not override[0]:
+        conditions.set(PROGRESSING, *override)  # e.g. a plan held for approval: the old version serves
     elif deployment is None and conditions.get(MIGRATIONS)["status"] == "False":
         conditions.set(PROGRESSING, False, "Blocked", conditions.get(MIGRATIONS)["message"])
     elif deployment is None:
@@ -160,11 +164,14 @@ def _assemble_status(sf, generation, conditions, keys, redis, rollout, deploymen
     elif not rolled_out:
         conditions.set(PROGRESSING, True, "RollingOut",
                        f"{dep_status.get('availableReplicas', 0)}/{want} replicas of {version} available")
+    elif override is not None:
+        conditions.set(PROGRESSING, *override)  # post-deployment revisions after the rollout
     else:
         conditions.set(PROGRESSING, False, "RolloutComplete", f"version {version} is rolled out")
 
+    # A plan waiting for approval is a decision to make, not a failure.
     problems = [f"{t}: {conditions.get(t)['message']}" for t in (KEYS, REDIS, MIGRATIONS)
-                if conditions.get(t)["status"] == "False"]
+                if conditions.get(t)["status"] == "False" and conditions.get(t)["reason"] != NEEDS_APPROVAL]
     if apply_failures:
         conditions.set(DEGRADED, True, "ApplyFailed", "; ".join(apply_failures + problems))
     elif problems:

@@ -51,5 +51,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _without_nulls(value: Any) -> Any:
+    """What the API server stores of a merge patch: null removes a key, so it is never read back."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    return value
+
+
 def status_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
-    return any(old.get(k) != v for k, v in new.items())
+    return any(_without_nulls(old.get(k)) != _without_nulls(v) for k, v in new.items())

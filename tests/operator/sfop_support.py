@@ -52,6 +52,12 @@ def complete_job(kube, namespace: str, name: str, revision: str | None = None) -
             {"type": "Complete", "status": "True", "lastProbeTime": now, "lastTransitionTime": now}]}}, subresource="status")
 
 
+def complete_plan(kube, namespace: str, name: str, plan: dict) -> None:
+    """Marks a plan Job succeeded, its pod having reported ``plan`` (as `app.cli migrate --plan` does)."""
+    import json
+    complete_job(kube, namespace, name, revision=json.dumps(plan, separators=(",", ":")))
+
+
 def terminate_job_pod(kube, namespace: str, job: str, exit_code: int, message: str) -> None:
     """Reports the Job's pod terminated with ``message`` in its termination log, as a kubelet would."""
     from datetime import UTC, datetime

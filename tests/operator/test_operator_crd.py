@@ -61,7 +61,7 @@ def test_valid_spec_is_accepted_with_defaults(crds, namespace):
     got = yaml.safe_load(crds.kubectl("get", "sf", "shop", "-n", namespace, "-o", "yaml").stdout)
     assert got["spec"]["replicas"] == 2
     assert got["spec"]["jwt"] == {"algorithm": "EdDSA", "rotationInterval": "720h", "accessTokenTTL": "15m", "propagationDelay": "120s"}
-    assert got["spec"]["migrations"] == {"enabled": True, "timeoutSeconds": 600, "backoffLimit": 2}
+    assert got["spec"]["migrations"] == {"enabled": True, "timeoutSeconds": 600, "backoffLimit": 2, "policy": "Refuse"}
     assert got["spec"]["database"]["secretRef"]["key"] == "url"
     explained = crds.kubectl("explain", "storefronts.spec.redis.mode").stdout
     assert "standalone" in explained

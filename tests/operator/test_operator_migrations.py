@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sfop_support import complete_job, condition, create_storefront, fail_job, terminate_job_pod
+from sfop_support import complete_job, complete_plan, condition, create_storefront, fail_job, terminate_job_pod
 
 from storefront_operator.kube import Kube
 from storefront_operator.reconcile import reconcile
@@ -37,14 +37,28 @@ def _bump(kube, namespace):
     kube.merge_patch("Storefront", namespace, "shop", {"spec": {"image": NEW, "version": "1.1.0"}})
 
 
+def _plan_safely(kube, namespace, reconciler=None):
+    """The plan Job an upgrade starts with reports one safe revision; the next reconcile starts
+    the migration Job."""
+    complete_plan(kube, namespace, _job_name(kube, namespace),
+                  {"from": "0001", "to": "0002_orders", "preDeploymentTarget": "0002_orders",
+                   "revisions": [{"revision": "0002_orders", "safety": "safe"}]})
+    reconcile(reconciler or kube, namespace, "shop", SETTINGS)
+
+
 def test_version_bump_waits_for_the_migration_job(kube, namespace):
     _running_v1(kube, namespace)
     _bump(kube, namespace)
     reconcile(kube, namespace, "shop", SETTINGS)
+    plan_job = kube.get("Job", namespace, _job_name(kube, namespace))
+    assert plan_job["spec"]["template"]["spec"]["containers"][0]["command"] == ["python", "-m", "app.cli", "migrate", "--plan"]
+    assert _image(kube, namespace) == OLD
+    _plan_safely(kube, namespace)
     job_name = _job_name(kube, namespace)
     job = kube.get("Job", namespace, job_name)
     container = job["spec"]["template"]["spec"]["containers"][0]
-    assert container["image"] == NEW and container["command"] == ["python", "-m", "app.cli", "migrate"]
+    assert container["image"] == NEW
+    assert container["command"] == ["python", "-m", "app.cli", "migrate", "--pre-deployment"]
     assert job["spec"]["backoffLimit"] == 2 and job["spec"]["activeDeadlineSeconds"] == 600
     assert container["env"][0]["valueFrom"]["secretKeyRef"] == {"name": "shop-db", "key": "url"}
     assert _image(kube, namespace) == OLD
@@ -52,7 +66,8 @@ def test_version_bump_waits_for_the_migration_job(kube, namespace):
     assert condition(sf, "Progressing")["reason"] == "Migrating"
     reconcile(kube, namespace, "shop", SETTINGS)
     assert _image(kube, namespace) == OLD, "still migrating: the old image keeps serving"
-    assert len(kube.list("Job", namespace)) == 1, "a second reconcile must not start a second Job"
+    assert [j["metadata"]["name"] for j in kube.list("Job", namespace)] == [job_name], \
+        "a second reconcile must not start a second Job (and the finished plan Job is gone)"
 
     complete_job(kube, namespace, job_name, revision="0002_orders")
     reconcile(kube, namespace, "shop", SETTINGS)
@@ -66,6 +81,7 @@ def test_failed_job_keeps_the_old_image_reports_and_backs_off(kube, namespace):
     _running_v1(kube, namespace)
     _bump(kube, namespace)
     reconcile(kube, namespace, "shop", SETTINGS)
+    _plan_safely(kube, namespace)
     first = _job_name(kube, namespace)
     terminate_job_pod(kube, namespace, first, 1, "migration failed: OperationalError: connection refused")
     fail_job(kube, namespace, first)
@@ -106,6 +122,7 @@ def test_restarted_operator_adopts_the_running_job(kube, namespace, crds):
     reconcile(restarted, namespace, "shop", SETTINGS)
     assert [j["metadata"]["name"] for j in kube.list("Job", namespace)] == [job_name]
     assert _job_name(kube, namespace) == job_name
-    complete_job(kube, namespace, job_name)
+    _plan_safely(kube, namespace, restarted)
+    complete_job(kube, namespace, _job_name(kube, namespace))
     reconcile(restarted, namespace, "shop", SETTINGS)
     assert _image(kube, namespace) == NEW
