@@ -153,6 +153,28 @@ def test_broken_migration_follows_the_current_head() -> None:
     assert copy == f"{name} /app/migrations/versions/{name}"
 
 
+def test_the_schema_images_extend_the_current_head_in_one_chain() -> None:
+    """schema-expand adds one revision after the head; schema-contract carries the same file
+    and two more (a drop held for approval, then a post-deployment one), each COPY'd."""
+    repo = _revisions(REPO / "migrations" / "versions")
+    downs = {down for _, down in repo.values()}
+    [head] = [rev for rev, _ in repo.values() if rev not in downs]
+    expand_dir, contract_dir = BROKEN.parent / "schema-expand", BROKEN.parent / "schema-contract"
+    expand, contract = _revisions(expand_dir), _revisions(contract_dir)
+    [(first_file, (first, down))] = expand.items()
+    assert down == head, f"{first_file} revises {down}; the head is now {head}"
+    assert (expand_dir / first_file).read_text() == (contract_dir / first_file).read_text()
+    chain, previous = [], first
+    for name, (rev, down) in sorted(contract.items())[1:]:
+        assert down == previous, name
+        chain.append(rev)
+        previous = rev
+    assert len(chain) == 2 and "post_deployment = True" in (contract_dir / sorted(contract)[-1]).read_text()
+    for directory, files in ((expand_dir, expand), (contract_dir, contract)):
+        copies = [a for i, a in dockerfile_instructions(directory / "Dockerfile") if i == "COPY"]
+        assert copies == [f"{name} /app/migrations/versions/{name}" for name in sorted(files)]
+
+
 def test_local_values_use_the_images_the_script_builds() -> None:
     values = yaml.safe_load(LOCAL_VALUES.read_text())
     script = BUILD.read_text()
