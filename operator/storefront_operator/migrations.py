@@ -110,6 +110,15 @@ DONE = "Done"
 POST_DEPLOYMENT_POLL_SECONDS = 3.0
 
 
+# Every key status.migration may hold: a state without one of them writes it as null, since the
+# status is merge-patched and a key merely left out would keep an earlier target's value.
+STATE_KEYS = ("target", "attempt", "jobName", "lastFailureTime", "lastFailureReason", "phase", "decision", "plan")
+
+
+def full_state(state: dict[str, Any]) -> dict[str, Any]:
+    return {key: state.get(key) for key in STATE_KEYS}
+
+
 def plan_config_map_name(sf: Storefront) -> str:
     return f"{sf.name}-migration-plan"
 

@@ -20,7 +20,7 @@ from .children.secrets import app_secrets
 from .keyset_step import KeysResult, reconcile_keys
 from .kube import Kube, KubeError
 from .migration_policy import NEEDS_APPROVAL
-from .migrations import GateResult, gate
+from .migrations import GateResult, full_state, gate
 from .model import SpecError, Storefront
 from .redis_wiring import RedisResult, reconcile_redis
 from .settings import KIND, Settings
@@ -199,7 +199,7 @@ def _assemble_status(sf, generation, conditions, keys, redis, rollout, deploymen
     if isinstance(keys, KeysResult):
         status.update(activeKid=keys.active_kid, lastKeyRotation=keys.last_rotation)
     if isinstance(rollout, GateResult):
-        status["migration"] = rollout.migration or None
+        status["migration"] = full_state(rollout.migration) if rollout.migration else None
         if rollout.schema_revision:
             status["schemaRevision"] = rollout.schema_revision
     if not ready and not migrating:

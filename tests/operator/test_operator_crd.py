@@ -65,6 +65,8 @@ def test_valid_spec_is_accepted_with_defaults(crds, namespace):
     assert got["spec"]["database"]["secretRef"]["key"] == "url"
     explained = crds.kubectl("explain", "storefronts.spec.redis.mode").stdout
     assert "standalone" in explained
+    explained = crds.kubectl("explain", "storefronts.spec.migrations").stdout
+    assert "approvedRevisions" in explained and "MigrationNeedsApproval" in explained and "RequireApproval" in explained
 
 
 def _mutate(fn):
@@ -89,6 +91,8 @@ BAD = {
     "sampling ratio above 1": (lambda s: s.update(observability={"otlpEndpoint": "http://c:4318", "samplingRatio": 2}),
                                "samplingRatio"),
     "otlp endpoint not a URL": (lambda s: s.update(observability={"otlpEndpoint": "collector:4318"}), "otlpEndpoint"),
+    "unknown migration policy": (lambda s: s.update(migrations={"policy": "Sometimes"}), "migrations.policy"),
+    "empty approved revision": (lambda s: s.update(migrations={"approvedRevisions": [""]}), "approvedRevisions"),
 }
 
 

@@ -130,6 +130,13 @@ def test_a_destructive_revision_is_held_until_approved_then_runs(kube, namespace
     status = _status(kube, namespace)
     assert status["schemaRevision"] == "0004_drop_legacy_code" and status["migration"]["phase"] == "Done"
 
+    # The next upgrade starts from a clean slate: its own plan, nothing of the last one's.
+    kube.merge_patch("Storefront", namespace, "shop", {"spec": {"image": "example/storefront-api:1.2.0", "version": "1.2.0"}})
+    reconcile(kube, namespace, "shop", SETTINGS)
+    state = _status(kube, namespace)["migration"]
+    assert state["phase"] == "Plan" and "plan" not in state and "decision" not in state, state
+    assert _command(_job(kube, namespace)[1]) == ["migrate", "--plan"]
+
 
 def test_require_approval_holds_even_a_safe_plan_and_allow_runs_anything(kube, namespace):
     _upgrade_planned(kube, namespace, _plan(SAFE), policy="RequireApproval")
