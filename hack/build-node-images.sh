@@ -117,7 +117,11 @@ else
   printf '%s' "$ids" >"$archive_dir/node-images-$key.images"
 fi
 # Only the current archive stays: they are large.
-find "$archive_dir" -maxdepth 1 -name 'node-images-*' ! -name "node-images-$key.*" -print -delete \
-  | sed 's/^/[node-images] removed the older /' >&2
+# Keep the three newest archives: a run from another checkout may be about to import its own.
+touch "$archive" "$archive_dir/node-images-$key.images"
+ls -1t "$archive_dir"/node-images-*.tar 2>/dev/null | tail -n +4 | while read -r old; do
+  rm -f "$old" "${old%.tar}.images"
+  echo "[node-images] removed the older $old" >&2
+done
 log "done in $((SECONDS - started)) s: $(du -h "$archive" | cut -f1) archive"
 echo "$archive"
