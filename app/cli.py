@@ -4,6 +4,7 @@
     python -m app.cli migrate [--plan | --pre-deployment]           # alembic upgrade head (or plan it)
     python -m app.cli keyset generate --out PATH [--alg EdDSA|ES256]
     python -m app.cli create-admin --email E [--password P] [--name N]
+    python -m app.cli worker [--host H] [--port P]                  # the worker (same as python -m app.worker)
 
 Settings come from the environment (``STOREFRONT_*``, see docs/configuration.md).
 """
@@ -157,6 +158,13 @@ def _purge_expired(args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker(args: argparse.Namespace) -> int:
+    from app.worker.main import main as worker_main
+
+    return worker_main([*(["--host", args.host] if args.host else []),
+                        *(["--port", str(args.port)] if args.port is not None else [])])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app.cli", description="Storefront API commands")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -198,12 +206,17 @@ def build_parser() -> argparse.ArgumentParser:
     purge.add_argument("--session-retention-seconds", type=int, help="default: STOREFRONT_SESSION_RETENTION_SECONDS")
     purge.add_argument("--audit-retention-days", type=int, help="default: STOREFRONT_AUDIT_RETENTION_DAYS (0 keeps)")
     purge.set_defaults(func=_purge_expired)
+
+    worker = commands.add_parser("worker", help="the queue worker: relay, consumer, webhooks, order expiry")
+    worker.add_argument("--host", help="default: STOREFRONT_WORKER_HOST (0.0.0.0)")
+    worker.add_argument("--port", type=int, help="default: STOREFRONT_WORKER_PORT (8081)")
+    worker.set_defaults(func=_worker)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command != "serve":
+    if args.command not in ("serve", "worker"):
         from app.core.logging import configure_logging
 
         settings_level = os.environ.get("STOREFRONT_LOG_LEVEL", "INFO")

@@ -34,7 +34,7 @@ from app.services import cache as product_cache
 from app.services.retention import RetentionPolicy, RetentionPurger
 
 DESCRIPTION = """\
-The Storefront commerce API: accounts and sessions, API keys, the product catalog and orders.
+The Storefront commerce API: accounts and sessions, API keys, the product catalog, orders and webhooks.
 
 Every error is an RFC 9457 problem document (`application/problem+json`) carrying the request's
 `correlation_id`, which equals the `X-Request-ID` response header.
@@ -46,6 +46,7 @@ OPENAPI_TAGS = [
     {"name": "api-keys", "description": "Scoped keys for service-to-service calls (`X-API-Key`)."},
     {"name": "products", "description": "The catalog: public reads, admin writes."},
     {"name": "orders", "description": "Orders of the signed-in customer (admins see all)."},
+    {"name": "webhooks", "description": "Signed event notifications to registered URLs, and their delivery log."},
     {"name": "operations", "description": "Probes, metrics and version."},
 ]
 

@@ -79,7 +79,7 @@ class Bench:
         self.plane.kubectl("wait", "--for=condition=Established", "--timeout=60s",
                            "crd/storefronts.platform.storefront.dev")
         self.kube = Kube.from_kubeconfig(str(self.plane.kubeconfig))
-        self.kubelet = SimulatedKubelet(self.kube, revision="0003_session_expiry_index")
+        self.kubelet = SimulatedKubelet(self.kube, revision="0004_outbox_webhooks")
         self.kubelet.start()
         work.stack.callback(self.kubelet.stop)
         env = {**os.environ, "KUBECONFIG": str(self.plane.kubeconfig), "PYTHONPATH": str(ROOT)}

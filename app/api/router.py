@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api import api_keys, auth, health, jwks, orders, products, users
+from app.api import api_keys, auth, health, jwks, orders, products, users, webhooks
 
 ROUTERS: tuple[APIRouter, ...] = (
     products.router,
@@ -17,6 +17,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     auth.router,
     users.router,
     api_keys.router,
+    webhooks.router,
     jwks.router,
     health.router,
 )

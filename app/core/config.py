@@ -81,6 +81,47 @@ class Settings(BaseSettings):
     # …and in each process this long, in front of Redis (0 disables the in-process level).
     product_local_cache_seconds: float = 1.0
 
+    # -- queue: outbox, Redis Streams, worker (docs/configuration.md, "Queue and worker") -----
+    # The worker's own HTTP port (/health, /ready, /metrics); `--host`/`--port` override them.
+    worker_host: str = "0.0.0.0"  # noqa: S104 - a container listens on every interface
+    worker_port: int = Field(default=8081, ge=1, le=65535)
+    # Consumer name in the group; empty: the host name (the pod's name in Kubernetes).
+    worker_consumer_name: str = ""
+    # The relay reads this many outbox rows per round, and waits this long when none are left.
+    outbox_batch_size: int = Field(default=200, ge=1, le=10_000)
+    outbox_poll_interval_seconds: float = Field(default=0.2, gt=0)
+    # Handled outbox rows are deleted this long after they were handled (0 keeps them).
+    outbox_retention_seconds: int = Field(default=7 * 24 * 3600, ge=0)
+    # Entries not yet delivered to the consumer group above which the relay pauses (events
+    # then wait in the outbox): bounds the stream without ever dropping an undelivered entry.
+    queue_max_undelivered: int = Field(default=100_000, ge=1)
+    # Attempts at handling one stream entry before it goes to the dead-letter stream.
+    queue_max_attempts: int = Field(default=5, ge=1)
+    # An entry a consumer has held this long without acknowledging it is claimed by another.
+    queue_claim_idle_seconds: float = Field(default=60.0, gt=0)
+    # First retry of a failed entry after up to this long (full jitter, doubling per attempt).
+    queue_retry_base_seconds: float = Field(default=1.0, gt=0)
+    queue_read_count: int = Field(default=50, ge=1, le=1000)
+
+    # -- webhooks ------------------------------------------------------------------------
+    # Targets resolving to loopback, private, link-local, CGNAT, multicast or reserved
+    # addresses are refused unless this is on, or the address is in an allowed network.
+    webhook_allow_private_targets: bool = False
+    webhook_allowed_networks: list[str] = Field(default_factory=list)
+    # https is required in production unless this is on.
+    webhook_allow_http: bool = False
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_max_attempts: int = Field(default=8, ge=1, le=50)
+    # Retry n waits a random time in [0, min(max, base * 2^n)] (exponential, full jitter).
+    webhook_backoff_base_seconds: float = Field(default=5.0, gt=0)
+    webhook_backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    webhook_concurrency: int = Field(default=8, ge=1, le=256)
+
+    # -- order expiry ----------------------------------------------------------------------
+    # A pending order older than this is expired by the worker and its stock returned (0: never).
+    order_pending_ttl_seconds: int = Field(default=3600, ge=0)
+    order_expiry_interval_seconds: float = Field(default=30.0, gt=0)
+
     # -- identity: signing keys, tokens, passwords, MFA, PII (see docs/auth.md) ---------
     # The keyset file of docs/interfaces.md; re-read when it changes, no restart needed.
     jwt_keyset_file: Path = Path("/var/run/storefront/keys/keyset.json")

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, Timestamps, UUIDPrimaryKey
 
-ORDER_STATUSES = ("pending", "cancelled")
+ORDER_STATUSES = ("pending", "cancelled", "expired")
 
 
 class Order(UUIDPrimaryKey, Timestamps, Base):
@@ -22,6 +22,8 @@ class Order(UUIDPrimaryKey, Timestamps, Base):
     status: Mapped[str] = mapped_column(String(20), nullable=False, default="pending", server_default="pending")
     total: Mapped[Decimal] = mapped_column(Numeric(12, 2), nullable=False)
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Set when the worker expired the order (left pending past STOREFRONT_ORDER_PENDING_TTL_SECONDS).
+    expired_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     # Idempotency-Key of the POST that created the order, and a hash of that request's items:
     # a retry with the same key must carry the same body.
     idempotency_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
@@ -32,11 +34,13 @@ class Order(UUIDPrimaryKey, Timestamps, Base):
     )
 
     __table_args__ = (
-        CheckConstraint("status IN ('pending', 'cancelled')", name="status_known"),
+        CheckConstraint("status IN ('pending', 'cancelled', 'expired')", name="status_known"),
         CheckConstraint("total >= 0", name="total_non_negative"),
         UniqueConstraint("user_id", "idempotency_key", name="uq_orders_user_id_idempotency_key"),
         Index("ix_orders_user_id_created_at", "user_id", "created_at"),
         Index("ix_orders_created_at_id", "created_at", "id"),
+        # The expiry sweep's scan: only pending orders, oldest first.
+        Index("ix_orders_pending_created_at", "created_at", postgresql_where="status = 'pending'"),
     )
     # INSERT/UPDATE ... RETURNING fills created_at/updated_at without another round trip.
     __mapper_args__ = {"eager_defaults": True}

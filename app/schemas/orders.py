@@ -40,8 +40,10 @@ class OrderOut(BaseModel):
 
     id: uuid.UUID
     user_id: uuid.UUID
-    status: Literal["pending", "cancelled"]
+    status: Literal["pending", "cancelled", "expired"] = Field(
+        description="`expired`: left pending past the configured time; its stock was returned.")
     total: Decimal
     items: list[OrderItemOut]
     created_at: dt.datetime
     cancelled_at: dt.datetime | None
+    expired_at: dt.datetime | None = None

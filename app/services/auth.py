@@ -17,7 +17,7 @@ from app.core.errors import TooManyRequests, Unauthorized
 from app.core.metrics import LOGINS, SIGNUPS
 from app.core.security.tokens import TokenType
 from app.models.user import User
-from app.services import audit, mfa
+from app.services import audit, mfa, outbox
 from app.services.audit import Actor
 from app.services.identity import Identity
 from app.services.redis_safety import attempt
@@ -51,6 +51,7 @@ class AuthService:
     async def register(self, session: AsyncSession, *, email: str, password: str, name: str) -> User:
         user = await create_user(session, self.security, email=email, password=password, name=name)
         audit.record(session, "auth.register", Actor.user(user.id), subject_type="user", subject_id=user.id)
+        await outbox.record_user_registered(session, user.id, user.role)
         await session.commit()
         SIGNUPS.inc()
         return user

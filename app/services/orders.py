@@ -26,7 +26,7 @@ from app.models.order import Order, OrderItem
 from app.models.product import Product
 from app.schemas.common import Page
 from app.schemas.orders import OrderCreate, OrderOut
-from app.services import cache
+from app.services import cache, outbox
 from app.services.pagination import keyset_page
 
 IDEMPOTENCY_CONSTRAINT = "uq_orders_user_id_idempotency_key"
@@ -98,6 +98,8 @@ async def place_order(session: AsyncSession, *, user_id: uuid.UUID, data: OrderC
     order.items = items
     session.add(order)
     try:
+        # The event commits with the order, or neither does (its INSERT flushes the order first).
+        await outbox.record_order_event(session, order, items, outbox.ORDER_PLACED, "pending")
         await session.commit()
     except IntegrityError as exc:
         # Another request with the same key committed first; ours rolled back, stock included.
@@ -160,6 +162,7 @@ async def cancel_order(session: AsyncSession, order_id: uuid.UUID, viewer: Viewe
                 .execution_options(synchronize_session=False)
             )
             returned.append(item.product_id)
+        await outbox.record_order_event(session, order, order.items, outbox.ORDER_CANCELLED, "cancelled")
     await session.commit()
     await session.refresh(order)
     if flipped is not None:

@@ -45,7 +45,7 @@ def test_migrate_keyset_admin_and_serve(database_factory, redis_server, tmp_path
 
     migrated = _cli(env, "migrate")
     assert migrated.returncode == 0, migrated.stderr
-    assert (tmp_path / "termination-log").read_text() == "0003_session_expiry_index"
+    assert (tmp_path / "termination-log").read_text() == "0004_outbox_webhooks"
     for line in migrated.stdout.splitlines():
         if line.startswith("{"):
             assert "storefront:storefront@" not in line  # no credentials in logs
@@ -73,7 +73,7 @@ def test_migrate_keyset_admin_and_serve(database_factory, redis_server, tmp_path
             assert server.poll() is None and time.monotonic() < deadline, "server did not become ready"
             time.sleep(0.2)
         version = httpx.get(f"{base}/version").json()
-        assert version["git_sha"] == "abc1234" and version["schema_revision"] == "0003_session_expiry_index"
+        assert version["git_sha"] == "abc1234" and version["schema_revision"] == "0004_outbox_webhooks"
         login = httpx.post(f"{base}/auth/login", json={"email": "admin@example.com", "password": password},
                            headers={"X-Request-ID": "cli-test-login"})
         assert login.status_code == 200, login.text

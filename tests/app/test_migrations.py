@@ -14,7 +14,7 @@ from app.core.migrations import downgrade, head_revision, upgrade
 from app.models import Base
 
 TABLES = {"users", "refresh_token_families", "refresh_tokens", "mfa_recovery_codes", "api_keys", "audit_log",
-          "products", "orders", "order_items"}
+          "products", "orders", "order_items", "outbox_events", "webhook_endpoints", "webhook_deliveries"}
 
 
 async def _inspect(url: str, fn):
@@ -43,7 +43,7 @@ async def test_upgrade_downgrade_upgrade(database_factory):
     url = database_factory()
     await asyncio.to_thread(upgrade, url)
     assert await _inspect(url, _tables) == TABLES
-    assert await _inspect(url, _revision) == head_revision() == "0003_session_expiry_index"
+    assert await _inspect(url, _revision) == head_revision() == "0004_outbox_webhooks"
 
     await asyncio.to_thread(downgrade, url, "base")
     assert await _inspect(url, _tables) == set()

@@ -48,7 +48,7 @@ def operator(control_plane, tmp_path, namespace):
 
 @pytest.fixture
 def kubelet(kube):
-    sim = SimulatedKubelet(kube, revision="0003_session_expiry_index")
+    sim = SimulatedKubelet(kube, revision="0004_outbox_webhooks")
     sim.start()
     yield sim
     sim.stop()
@@ -85,7 +85,7 @@ def test_killed_mid_migration_adopts_its_job(kube, operator, kubelet, namespace)
     jobs = [j["metadata"]["name"] for j in kube.list("Job", namespace, label_selector=MIGRATION_SELECTOR)]
     assert jobs == [job_name], f"the restarted operator started another migration: {jobs}"
     status = kube.get("Storefront", namespace, "shop")["status"]
-    assert status["schemaRevision"] == "0003_session_expiry_index"
+    assert status["schemaRevision"] == "0004_outbox_webhooks"
     assert status["version"] == "1.0.0"
     assert condition({"status": status}, "MigrationsSucceeded")["status"] == "True"
     image = kube.get("Deployment", namespace, "shop")["spec"]["template"]["spec"]["containers"][0]["image"]

@@ -36,7 +36,7 @@ async def test_version_reports_schema_revision(client):
     r = await client.get("/version")
     assert r.status_code == 200
     body = r.json()
-    assert body["schema_revision"] == body["migrations_head"] == "0003_session_expiry_index"
+    assert body["schema_revision"] == body["migrations_head"] == "0004_outbox_webhooks"
     assert body["version"] and body["git_sha"]
 
 

@@ -4,16 +4,16 @@ migrations/: the broken-migration test image adds it).
 It follows the repository's head; tests/packaging/test_node_images.py fails when a new
 migration makes it stale.
 
-Revision ID: 0004_e2e_broken_migration
-Revises: 0003_session_expiry_index
+Revision ID: 0005_e2e_broken_migration
+Revises: 0004_outbox_webhooks
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0004_e2e_broken_migration"
-down_revision = "0003_session_expiry_index"
+revision = "0005_e2e_broken_migration"
+down_revision = "0004_outbox_webhooks"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,73 @@
+"""Expiry of orders left ``pending`` past ``STOREFRONT_ORDER_PENDING_TTL_SECONDS``.
+
+One sweep flips a batch of old pending orders to ``expired`` with a conditional UPDATE whose
+rows were selected ``FOR UPDATE SKIP LOCKED``, returns their stock and writes one
+``order.expired`` event per order, all in one transaction. The status flip is the
+exactly-once guard, as in ``cancel_order``: an order a customer is cancelling right now is
+locked (skipped now, found cancelled next time), and an order already flipped by another worker
+or a cancel is no longer ``pending``, so its stock is returned by exactly one of them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import defaultdict
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import selectinload
+
+from app.core.metrics import ORDERS
+from app.models.order import Order
+from app.models.product import Product
+from app.services import cache, outbox
+
+BATCH_SIZE = 100
+
+
+async def expire_batch(sessionmaker: async_sessionmaker[AsyncSession], *, ttl_seconds: int,
+                       batch_size: int = BATCH_SIZE, now: dt.datetime | None = None) -> list[uuid.UUID]:
+    """Expires up to ``batch_size`` orders pending for longer than the TTL; returns their ids."""
+    cutoff = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(seconds=ttl_seconds)
+    async with sessionmaker() as session, session.begin():
+        candidates = (select(Order.id).where(Order.status == "pending", Order.created_at < cutoff)
+                      .order_by(Order.created_at).limit(batch_size).with_for_update(skip_locked=True)
+                      .scalar_subquery())
+        expired = list((await session.scalars(
+            update(Order).where(Order.id.in_(candidates), Order.status == "pending")
+            .values(status="expired", expired_at=func.now(), updated_at=func.now())
+            .returning(Order.id).execution_options(synchronize_session=False)
+        )).all())
+        if not expired:
+            return []
+        orders = (await session.scalars(select(Order).where(Order.id.in_(expired))
+                                        .options(selectinload(Order.items))
+                                        .execution_options(populate_existing=True))).all()
+        returned: dict[uuid.UUID, int] = defaultdict(int)
+        for order in orders:
+            for item in order.items:
+                if item.product_id is not None:
+                    returned[item.product_id] += item.quantity
+        # Ascending product order, like placing and cancelling: no lock cycles between them.
+        for product_id in sorted(returned):
+            await session.execute(update(Product).where(Product.id == product_id)
+                                  .values(stock=Product.stock + returned[product_id], updated_at=func.now())
+                                  .execution_options(synchronize_session=False))
+        for order in orders:
+            await outbox.record_order_event(session, order, order.items, outbox.ORDER_EXPIRED, "expired")
+    ORDERS.labels("expired").inc(len(expired))
+    await cache.invalidate_products(list(returned))
+    return expired
+
+
+async def expire_all(sessionmaker: async_sessionmaker[AsyncSession], *, ttl_seconds: int,
+                     batch_size: int = BATCH_SIZE) -> int:
+    """Sweeps until no expired order is left (or the rest is locked by someone else right now)."""
+    total = 0
+    while True:
+        done = await expire_batch(sessionmaker, ttl_seconds=ttl_seconds, batch_size=batch_size)
+        total += len(done)
+        if len(done) < batch_size:
+            return total
+

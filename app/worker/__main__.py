@@ -1,0 +1,5 @@
+import sys
+
+from app.worker.main import main
+
+sys.exit(main())
