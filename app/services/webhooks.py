@@ -114,7 +114,7 @@ async def fan_out(session: AsyncSession, *, event_id: uuid.UUID, event_type: str
     """One pending delivery per active endpoint subscribed to the type; a second fan-out of the
     same event adds none (unique endpoint+event). Returns how many were added."""
     endpoints = (await session.scalars(select(WebhookEndpoint.id).where(
-        WebhookEndpoint.is_active.is_(True), WebhookEndpoint.events.any(event_type)))).all()
+        WebhookEndpoint.is_active.is_(True), WebhookEndpoint.events.contains([event_type])))).all()
     if not endpoints:
         return 0
     body = event_body(event_id, event_type, created_at, payload)

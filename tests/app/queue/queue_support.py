@@ -16,10 +16,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
-from storefront_harness.process import free_port, spawn, stop
 
 from app.core.config import Settings
 from app.services import webhooks
+from storefront_harness.process import free_port, spawn, stop
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -46,7 +46,7 @@ class Receiver:
             def log_message(self, *args):  # quiet
                 pass
 
-            def do_POST(self):  # noqa: N802 - http.server's naming
+            def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 event_id = self.headers.get(webhooks.EVENT_ID_HEADER, "")
                 with receiver.lock:
@@ -124,8 +124,8 @@ class WorkerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def wait_ready(self, timeout: float = 30) -> None:
-        wait_for(lambda: self._status("/ready") == 200, timeout, f"worker not ready:\n{self.tail()}")
+    def wait_ready(self, timeout: float = 60) -> None:
+        wait_for(lambda: self._status("/ready") == 200, timeout, lambda: f"worker not ready:\n{self.tail()}")
 
     def _status(self, path: str) -> int | None:
         if self.proc.poll() is not None:
@@ -154,8 +154,8 @@ def wait_for(condition: Callable[[], object], timeout: float, message: str | Cal
         time.sleep(0.05)
 
 
-async def async_wait_for(condition: Callable[[], object], timeout: float, message: str = "") -> None:
-    deadline = time.monotonic() + timeout
+async def async_wait_for(condition: Callable[[], object], seconds: float, message: str = "") -> None:
+    deadline = time.monotonic() + seconds
     while True:
         result = condition()
         if asyncio.iscoroutine(result):

@@ -1,0 +1,133 @@
+"""The stream consumer in-process: idempotent handling, dead letters after N attempts, and
+taking over what a dead consumer held."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+
+from prometheus_client import REGISTRY
+from queue_support import async_wait_for
+from sqlalchemy import func, select, text
+
+from app.models.webhook import WebhookDelivery
+from app.services import outbox, queue
+from app.worker.consumer import Consumer
+
+
+async def _relay_all(sessionmaker, redis) -> None:
+    while await outbox.relay_once(sessionmaker, redis, batch_size=100, max_undelivered=10_000):
+        pass
+
+
+@contextlib.asynccontextmanager
+async def running(consumer: Consumer):
+    task = asyncio.create_task(consumer.run())
+    try:
+        yield consumer
+    finally:
+        consumer.stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+def _consumer(sessionmaker, redis, settings, name="c1", **overrides) -> Consumer:
+    return Consumer(sessionmaker, redis, settings.model_copy(update=overrides), name, asyncio.Event(), asyncio.Event())
+
+
+async def _endpoint(sessionmaker, events=("user.registered",)) -> uuid.UUID:
+    endpoint_id = uuid.uuid4()
+    async with sessionmaker() as session, session.begin():
+        await session.execute(text(
+            "INSERT INTO webhook_endpoints (id, url, events, secret_ciphertext) "
+            "VALUES (:id, 'http://127.0.0.1:9/x', :events, '\\x00')"), {"id": endpoint_id, "events": list(events)})
+    return endpoint_id
+
+
+async def _deliveries(sessionmaker) -> int:
+    async with sessionmaker() as session:
+        return await session.scalar(select(func.count()).select_from(WebhookDelivery))
+
+
+def _metric(name: str, **labels) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_redelivered_event_has_no_second_effect(sessionmaker, redis, settings):
+    await _endpoint(sessionmaker)
+    async with sessionmaker() as session, session.begin():
+        await outbox.record_user_registered(session, uuid.uuid4(), "customer")
+    await _relay_all(sessionmaker, redis)
+    [(entry_id, fields)] = (await redis.xrange(queue.STREAM))
+    consumer = _consumer(sessionmaker, redis, settings)
+    await consumer.join()
+    await redis.xreadgroup(queue.GROUP, "c1", {queue.STREAM: ">"})
+    duplicates = _metric("storefront_worker_events_total", type="user.registered", outcome="duplicate")
+    # The same entry handled twice (a redelivery, or two consumers racing): one delivery row.
+    await asyncio.gather(consumer.process(queue.text(entry_id), queue.decode_fields(fields)),
+                         consumer.process(queue.text(entry_id), queue.decode_fields(fields)))
+    assert await _deliveries(sessionmaker) == 1
+    assert _metric("storefront_worker_events_total", type="user.registered", outcome="duplicate") == duplicates + 1
+    assert (await queue.group_state(redis)).pending == 0
+
+
+async def test_poison_event_is_dead_lettered_after_n_attempts(sessionmaker, redis, settings):
+    poison = uuid.uuid4()
+    async with sessionmaker() as session, session.begin():
+        # An order.placed without its order: no handler can make sense of it.
+        await outbox.record(session, aggregate_type="order", aggregate_id=poison, event_type="order.placed",
+                            payload={"unexpected": True})
+        await outbox.record_user_registered(session, uuid.uuid4(), "customer")
+    await _relay_all(sessionmaker, redis)
+    dead_before = _metric("storefront_worker_events_total", type="order.placed", outcome="dead_lettered")
+    async with running(_consumer(sessionmaker, redis, settings, queue_max_attempts=3)):
+        await async_wait_for(lambda: redis.xlen(queue.DEAD_LETTERS), 20, "nothing reached the dead letters")
+    [(_id, fields)] = await redis.xrange(queue.DEAD_LETTERS)
+    dead = queue.decode_fields(fields)
+    assert dead["aggregate_id"] == str(poison) and dead["attempts"] == "3" and "PoisonEvent" in dead["error"]
+    assert _metric("storefront_worker_events_total", type="order.placed", outcome="dead_lettered") == dead_before + 1
+    assert _metric("storefront_worker_events_total", type="order.placed", outcome="retry") >= 2
+    state = await queue.group_state(redis)
+    assert state.pending == 0 and state.lag == 0  # acknowledged: it does not block the stream
+    async with sessionmaker() as session:  # the good event next to it was handled
+        assert await session.scalar(text("SELECT count(*) FROM outbox_events WHERE handled_at IS NOT NULL")) == 1
+
+
+async def test_entries_of_a_dead_consumer_are_taken_over(sessionmaker, redis, settings):
+    await _endpoint(sessionmaker)
+    async with sessionmaker() as session, session.begin():
+        for _ in range(3):
+            await outbox.record_user_registered(session, uuid.uuid4(), "customer")
+    await _relay_all(sessionmaker, redis)
+    await queue.ensure_group(redis)
+    # "dead" reads everything and never acknowledges (its process was killed).
+    await redis.xreadgroup(queue.GROUP, "dead", {queue.STREAM: ">"})
+    assert (await queue.group_state(redis)).pending == 3
+    async with running(_consumer(sessionmaker, redis, settings, name="alive", queue_claim_idle_seconds=0.3)):
+        await async_wait_for(lambda: _deliveries_equal(sessionmaker, 3), 15, "the held entries were not taken over")
+        await async_wait_for(lambda: _pending_is(redis, 0), 5, "still pending")
+
+
+async def _deliveries_equal(sessionmaker, n: int) -> bool:
+    return await _deliveries(sessionmaker) == n
+
+
+async def _pending_is(redis, n: int) -> bool:
+    return (await queue.group_state(redis)).pending == n
+
+
+async def test_missing_group_relays_unhandled_events_again(sessionmaker, redis, settings):
+    await _endpoint(sessionmaker)
+    async with sessionmaker() as session, session.begin():
+        await outbox.record_user_registered(session, uuid.uuid4(), "customer")
+    await _relay_all(sessionmaker, redis)
+    await redis.flushall()  # relayed, never handled, and now gone from Redis
+    async with running(_consumer(sessionmaker, redis, settings)):
+        await async_wait_for(lambda: _relayed_and_handled(sessionmaker, redis), 15, "the lost event never came back")
+    assert await _deliveries(sessionmaker) == 1
+
+
+async def _relayed_and_handled(sessionmaker, redis) -> bool:
+    await outbox.relay_once(sessionmaker, redis, batch_size=100, max_undelivered=10_000)
+    async with sessionmaker() as session:
+        return await session.scalar(text("SELECT bool_and(handled_at IS NOT NULL) FROM outbox_events"))
