@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, Timestamps, UUIDPrimaryKey
 
-ORDER_STATUSES = ("pending", "cancelled", "expired")
+ORDER_STATUSES = ("pending", "cancelled")
 
 
 class Order(UUIDPrimaryKey, Timestamps, Base):
@@ -22,7 +22,8 @@ class Order(UUIDPrimaryKey, Timestamps, Base):
     status: Mapped[str] = mapped_column(String(20), nullable=False, default="pending", server_default="pending")
     total: Mapped[Decimal] = mapped_column(Numeric(12, 2), nullable=False)
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    # Set when the worker expired the order (left pending past STOREFRONT_ORDER_PENDING_TTL_SECONDS).
+    # Set when the worker cancelled the order because it was left pending past
+    # STOREFRONT_ORDER_PENDING_TTL_SECONDS (an expired order is a cancelled one, with this set).
     expired_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     # Idempotency-Key of the POST that created the order, and a hash of that request's items:
     # a retry with the same key must carry the same body.
@@ -34,7 +35,7 @@ class Order(UUIDPrimaryKey, Timestamps, Base):
     )
 
     __table_args__ = (
-        CheckConstraint("status IN ('pending', 'cancelled', 'expired')", name="status_known"),
+        CheckConstraint("status IN ('pending', 'cancelled')", name="status_known"),
         CheckConstraint("total >= 0", name="total_non_negative"),
         UniqueConstraint("user_id", "idempotency_key", name="uq_orders_user_id_idempotency_key"),
         Index("ix_orders_user_id_created_at", "user_id", "created_at"),

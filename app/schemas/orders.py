@@ -40,10 +40,11 @@ class OrderOut(BaseModel):
 
     id: uuid.UUID
     user_id: uuid.UUID
-    status: Literal["pending", "cancelled", "expired"] = Field(
-        description="`expired`: left pending past the configured time; its stock was returned.")
+    status: Literal["pending", "cancelled"]
     total: Decimal
     items: list[OrderItemOut]
     created_at: dt.datetime
     cancelled_at: dt.datetime | None
-    expired_at: dt.datetime | None = None
+    expired_at: dt.datetime | None = Field(
+        default=None, description="Set when the platform cancelled the order because it was left pending past the "
+                                  "configured time (its stock was returned).")

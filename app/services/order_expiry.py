@@ -1,6 +1,7 @@
-"""Expiry of orders left ``pending`` past ``STOREFRONT_ORDER_PENDING_TTL_SECONDS``.
+"""Expiry of orders left ``pending`` past ``STOREFRONT_ORDER_PENDING_TTL_SECONDS``: the worker
+cancels them (status ``cancelled`` with ``expired_at`` set) and returns their stock.
 
-One sweep flips a batch of old pending orders to ``expired`` with a conditional UPDATE whose
+One sweep flips a batch of old pending orders to ``cancelled`` with a conditional UPDATE whose
 rows were selected ``FOR UPDATE SKIP LOCKED``, returns their stock and writes one
 ``order.expired`` event per order, all in one transaction. The status flip is the
 exactly-once guard, as in ``cancel_order``: an order a customer is cancelling right now is
@@ -36,7 +37,7 @@ async def expire_batch(sessionmaker: async_sessionmaker[AsyncSession], *, ttl_se
                       .scalar_subquery())
         expired = list((await session.scalars(
             update(Order).where(Order.id.in_(candidates), Order.status == "pending")
-            .values(status="expired", expired_at=func.now(), updated_at=func.now())
+            .values(status="cancelled", cancelled_at=func.now(), expired_at=func.now(), updated_at=func.now())
             .returning(Order.id).execution_options(synchronize_session=False)
         )).all())
         if not expired:
@@ -55,7 +56,7 @@ async def expire_batch(sessionmaker: async_sessionmaker[AsyncSession], *, ttl_se
                                   .values(stock=Product.stock + returned[product_id], updated_at=func.now())
                                   .execution_options(synchronize_session=False))
         for order in orders:
-            await outbox.record_order_event(session, order, order.items, outbox.ORDER_EXPIRED, "expired")
+            await outbox.record_order_event(session, order, order.items, outbox.ORDER_EXPIRED, "cancelled")
     ORDERS.labels("expired").inc(len(expired))
     await cache.invalidate_products(list(returned))
     return expired

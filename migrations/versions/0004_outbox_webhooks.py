@@ -1,8 +1,8 @@
 """The queue: the transactional outbox, webhook endpoints and deliveries, and order expiry.
 
-Orders get the status `expired` (and `expired_at`); the status check is replaced by a wider one,
-added NOT VALID then validated, so the table is not locked against writes while it is checked.
-The expiry sweep's partial index is built CONCURRENTLY (outside the migration's transaction).
+Orders get `expired_at` (an expired order is cancelled by the worker, with this set: the status
+check stays as it is, so the running version is unaffected). The expiry sweep's partial index
+is built CONCURRENTLY (outside the migration's transaction). Every step is additive.
 
 Revision ID: 0004_outbox_webhooks
 Revises: 0003_session_expiry_index
@@ -31,12 +31,6 @@ def _timestamps() -> list[sa.Column]:
 
 def upgrade() -> None:
     op.add_column("orders", sa.Column("expired_at", sa.DateTime(timezone=True), nullable=True))
-    # 0002 named it ck_orders_ck_orders_status_known (the naming convention applied twice); the
-    # new one takes the name the model gives it.
-    op.execute("ALTER TABLE orders DROP CONSTRAINT ck_orders_ck_orders_status_known")
-    op.execute("ALTER TABLE orders ADD CONSTRAINT ck_orders_status_known "
-               "CHECK (status IN ('pending', 'cancelled', 'expired')) NOT VALID")
-    op.execute("ALTER TABLE orders VALIDATE CONSTRAINT ck_orders_status_known")
 
     op.create_table(
         "outbox_events",
@@ -117,10 +111,4 @@ def downgrade() -> None:
     op.drop_table("webhook_deliveries")
     op.drop_table("webhook_endpoints")
     op.drop_table("outbox_events")
-    # Expired orders cannot be described by the old check: they become cancelled ones.
-    op.execute("UPDATE orders SET status = 'cancelled', cancelled_at = coalesce(cancelled_at, expired_at) "
-               "WHERE status = 'expired'")
-    op.execute("ALTER TABLE orders DROP CONSTRAINT ck_orders_status_known")
-    op.execute("ALTER TABLE orders ADD CONSTRAINT ck_orders_ck_orders_status_known "
-               "CHECK (status IN ('pending', 'cancelled'))")
     op.drop_column("orders", "expired_at")

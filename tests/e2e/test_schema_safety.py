@@ -75,31 +75,31 @@ def test_a_dropped_column_waits_for_approval_and_the_contract_step_for_the_rollo
         e2e: E2E, schema_storefront: Platform) -> None:
     sf, ns = schema_storefront, schema_storefront.namespace
     with e2e.client(ns, sf.name) as client:
-        assert client.get("/version").json()["schema_revision"] == "0004_e2e_add_columns"
+        assert client.get("/version").json()["schema_revision"] == "0005_e2e_add_columns"
 
     with Load(e2e.service_url(ns, sf.name), per_second=4) as load:
         e2e.kubectl("patch", "storefront", sf.name, "-n", ns, "--type=merge",
                     "-p", json.dumps({"spec": {"image": CONTRACT_IMAGE, "version": "0.5.0-contract"}}))
         held = e2e.wait_condition(ns, sf.name, "Progressing", "False", reason="MigrationNeedsApproval", timeout=240)
         # Exactly which revision and operation; the post-deployment drop needs no approval.
-        assert "0005_e2e_drop_note (destructive: drop column products.e2e_note)" in held["message"], held
-        assert "0006_e2e_drop_legacy_later" not in held["message"], held
+        assert "0006_e2e_drop_note (destructive: drop column products.e2e_note)" in held["message"], held
+        assert "0007_e2e_drop_legacy_later" not in held["message"], held
         table = e2e.kubectl("get", "sf", sf.name, "-n", ns).stdout
         assert "MigrationNeedsApproval" in table, table
         events = e2e.items("events", "-n", ns, "--field-selector", f"reason=MigrationNeedsApproval,involvedObject.name={sf.name}")
-        assert events and events[0]["type"] == "Warning" and "0005_e2e_drop_note" in events[0]["message"]
+        assert events and events[0]["type"] == "Warning" and "0006_e2e_drop_note" in events[0]["message"]
         plan = json.loads(e2e.get("configmap", f"{sf.name}-migration-plan", "-n", ns)["data"]["plan.json"])
-        assert [r["revision"] for r in plan["revisions"]] == ["0005_e2e_drop_note", "0006_e2e_drop_legacy_later"]
+        assert [r["revision"] for r in plan["revisions"]] == ["0006_e2e_drop_note", "0007_e2e_drop_legacy_later"]
         # Held: nothing ran, the old version serves.
         assert not _jobs(e2e, sf, "migrate") and _api_images(e2e, sf) == {EXPAND_IMAGE}
         with e2e.client(ns, sf.name) as client:
-            assert client.get("/version").json()["schema_revision"] == "0004_e2e_add_columns"
+            assert client.get("/version").json()["schema_revision"] == "0005_e2e_add_columns"
         status = e2e.get("storefront", sf.name, "-n", ns)["status"]
         assert status["version"] == "0.4.0-expand" and status["migration"]["phase"] == "Plan"
 
         # Approving is the only action.
         e2e.kubectl("patch", "storefront", sf.name, "-n", ns, "--type=merge",
-                    "-p", json.dumps({"spec": {"migrations": {"approvedRevisions": ["0005_e2e_drop_note"]}}}))
+                    "-p", json.dumps({"spec": {"migrations": {"approvedRevisions": ["0006_e2e_drop_note"]}}}))
         # Watch the rollout: the post-deployment Job never exists while an old pod does (Jobs
         # listed before pods, so an old pod seen after the Job was seen coexisted with it).
         overlaps: list[str] = []
@@ -110,7 +110,7 @@ def test_a_dropped_column_waits_for_approval_and_the_contract_step_for_the_rollo
             if post_jobs and EXPAND_IMAGE in images:
                 overlaps.append(f"{post_jobs} while pods of {images} exist")
             status = (e2e.get("storefront", sf.name, "-n", ns) or {}).get("status") or {}
-            return status.get("schemaRevision") == "0006_e2e_drop_legacy_later" and \
+            return status.get("schemaRevision") == "0007_e2e_drop_legacy_later" and \
                 (status.get("migration") or {}).get("phase") == "Done"
         started = time.monotonic()
         e2e.wait(contract_done, "the rollout and the post-deployment revision", timeout=420, interval=0.5, namespace=ns)
@@ -124,4 +124,4 @@ def test_a_dropped_column_waits_for_approval_and_the_contract_step_for_the_rollo
                                            key=lambda e: e.get("firstTimestamp") or "")]
     assert "PostDeploymentMigrationSucceeded" in reasons
     with e2e.client(ns, sf.name) as client:
-        assert client.get("/version").json()["schema_revision"] == "0006_e2e_drop_legacy_later"
+        assert client.get("/version").json()["schema_revision"] == "0007_e2e_drop_legacy_later"

@@ -118,7 +118,8 @@ def test_the_products_own_chain_is_safe_from_scratch_and_from_each_revision(data
     assert [r.safety for r in fresh.revisions] == [SAFE] * len(fresh.revisions) and fresh.revisions
     upgrade(url, "0002_commerce")
     step = asyncio.run(plan(url))
-    assert [(r.revision, r.safety) for r in step.revisions] == [("0003_session_expiry_index", SAFE)]
+    assert [(r.revision, r.safety) for r in step.revisions] == [("0003_session_expiry_index", SAFE),
+                                                                ("0004_outbox_webhooks", SAFE)]
     upgrade(url)
     assert asyncio.run(plan(url)).revisions == []
 
@@ -146,10 +147,11 @@ def test_the_cli_reports_the_plan_in_its_termination_message_and_changes_nothing
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     reported = json.loads((tmp_path / "termination-log").read_text())
-    assert reported["from"] == "0002_commerce" and reported["to"] == "0003_session_expiry_index"
-    assert reported["revisions"] == [{"revision": "0003_session_expiry_index", "safety": SAFE, "safe": [
+    assert reported["from"] == "0002_commerce" and reported["to"] == "0004_outbox_webhooks"
+    assert reported["revisions"][0] == {"revision": "0003_session_expiry_index", "safety": SAFE, "safe": [
         "drop index ix_refresh_token_families_expires_at (not in use)",
-        "create index ix_refresh_token_families_expires_at on refresh_token_families"]}]
+        "create index ix_refresh_token_families_expires_at on refresh_token_families"]}
+    assert [(r["revision"], r["safety"]) for r in reported["revisions"][1:]] == [("0004_outbox_webhooks", SAFE)]
     assert asyncio.run(plan(url)).current == "0002_commerce", "planning migrates nothing"
     assert "://" not in result.stdout + result.stderr or url not in result.stdout + result.stderr
 

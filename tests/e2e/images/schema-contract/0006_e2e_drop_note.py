@@ -2,16 +2,16 @@
 migration plan calls it destructive and the operator holds it until it is approved (end-to-end
 tests only; the schema-contract test image adds it).
 
-Revision ID: 0005_e2e_drop_note
-Revises: 0004_e2e_add_columns
+Revision ID: 0006_e2e_drop_note
+Revises: 0005_e2e_add_columns
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0005_e2e_drop_note"
-down_revision = "0004_e2e_add_columns"
+revision = "0006_e2e_drop_note"
+down_revision = "0005_e2e_add_columns"
 branch_labels = None
 depends_on = None
 

@@ -2,8 +2,8 @@
 (never in the repository's migrations/: the schema-expand and schema-contract test images add
 it; both carry this same file, and tests/packaging/test_node_images.py checks they agree).
 
-Revision ID: 0004_e2e_add_columns
-Revises: 0003_session_expiry_index
+Revision ID: 0005_e2e_add_columns
+Revises: 0004_outbox_webhooks
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_e2e_add_columns"
-down_revision = "0003_session_expiry_index"
+revision = "0005_e2e_add_columns"
+down_revision = "0004_outbox_webhooks"
 branch_labels = None
 depends_on = None
 
