@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup setup-kube setup-all run run-operator test test-fast reliability crds bench lint clean
+.PHONY: setup setup-kube setup-all setup-test setup-test-fast run run-operator test test-fast reliability crds bench lint clean
 
 # What each target builds: the API alone needs no Kubernetes binaries.
 setup:
@@ -15,6 +15,13 @@ setup-kube:
 setup-all:
 	@hack/setup.sh all
 
+# The suites also render /docs in a headless Chromium.
+setup-test:
+	@hack/setup.sh all browser
+
+setup-test-fast:
+	@hack/setup.sh control-plane helm kind browser
+
 ## Runs the API on loopback with its own PostgreSQL and Redis, a generated keyset and a seeded admin.
 run: setup
 	@$(PY) hack/run-local.py
@@ -24,10 +31,10 @@ run-operator: setup-all
 	@$(PY) hack/run-local.py --with-operator
 
 ## The whole suite against real PostgreSQL, Redis and a Kubernetes control plane.
-test: setup-all
+test: setup-test
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
-test-fast: setup-kube
+test-fast: setup-test-fast
 	@$(PY) -m pytest -m "not reliability and not slow" $(PYTEST_ARGS)
 
 reliability: setup-kube

@@ -126,7 +126,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     if settings.environment != "test":
         configure_logging(settings.log_level, settings.log_json)
-    app = FastAPI(title="Storefront API", version=settings.version, description=DESCRIPTION, lifespan=lifespan)
+    # /docs is the app's own page with its own assets (app/api/docs.py), not FastAPI's CDN one.
+    app = FastAPI(title="Storefront API", version=settings.version, description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None)
     app.state.settings = settings
     app.state.migrations_head = head_revision()
     install_problem_handlers(app)

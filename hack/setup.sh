@@ -7,6 +7,8 @@
 #   hack/setup.sh                      # the API alone (make run): no Go build at all
 #   hack/setup.sh control-plane helm   # plus those groups of hack/build-tools.sh
 #   hack/setup.sh all                  # every group, and the node's runtime packages
+#   hack/setup.sh ... browser          # plus Debian's chromium: the test that renders /docs
+#                                      # (make test, make test-fast; ~115 MB download, ~360 MB installed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,8 +19,15 @@ as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-groups=("$@")
-if [ "${groups[*]:-}" = "all" ]; then groups=(control-plane node helm kind); fi
+groups=()
+with_browser=0
+for g in "$@"; do
+  case "$g" in
+    all) groups+=(control-plane node helm kind) ;;
+    browser) with_browser=1 ;;  # a Debian package, not a group of hack/build-tools.sh
+    *) groups+=("$g") ;;
+  esac
+done
 with_node=0
 for g in "${groups[@]}"; do [ "$g" = node ] && with_node=1; done
 
@@ -37,6 +46,9 @@ if [ "$with_node" = 1 ]; then
   command -v conntrack >/dev/null || missing+=(conntrack)
   command -v dockerd >/dev/null || missing+=(docker.io)
   command -v debootstrap >/dev/null || missing+=(debootstrap)
+fi
+if [ "$with_browser" = 1 ]; then
+  command -v chromium >/dev/null || missing+=(chromium)  # headless, loopback only (tests/app/core/test_docs_offline.py)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing Debian packages: ${missing[*]}"

@@ -105,6 +105,11 @@ def smoke_app(image: str, work: Path) -> None:
         say(f"  /version {status}: {body[:200]}")
         assert status == 200 and version.get("git_sha", version.get("gitSha")) == labels[
             "org.opencontainers.image.revision"], (version, labels)
+        # The docs page and Swagger UI's assets come from the image itself (no CDN).
+        for path in ("/docs", "/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css"):
+            status, body = get(f"http://127.0.0.1:{port}{path}")
+            say(f"  {path} {status}: {len(body)} characters")
+            assert status == 200 and "swagger-ui" in body, (path, status, body[:200])
     finally:
         logs = docker("logs", "--tail", "20", name, check=False)
         if logs.returncode == 0 and "ERROR" in logs.stdout + logs.stderr:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api import api_keys, auth, health, jwks, orders, products, users, webhooks
+from app.api import api_keys, auth, docs, health, jwks, orders, products, users, webhooks
 
 ROUTERS: tuple[APIRouter, ...] = (
     products.router,
@@ -20,4 +20,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     webhooks.router,
     jwks.router,
     health.router,
+    docs.router,
 )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
 from app.main import create_app
+from app.middleware.security_headers import API_CSP
 
 
 async def test_valid_request_id_is_echoed(client):
@@ -46,10 +49,33 @@ async def test_credentialed_and_auth_responses_are_not_stored(client, api):
     assert "cache-control" not in (await client.get("/products")).headers
 
 
-async def test_docs_get_a_csp_that_lets_them_render(client):
+async def test_docs_load_only_from_the_app_under_a_self_only_csp(client):
     r = await client.get("/docs")
-    assert "script-src" in r.headers["content-security-policy"]
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self';" in csp and "style-src 'self';" in csp and "default-src 'none'" in csp
+    assert "https:" not in csp and "unsafe-inline" not in csp and "unsafe-eval" not in csp
     assert r.headers["x-frame-options"] == "DENY"
+    # No inline script and nothing from another origin: every src/href is one of the app's paths.
+    assert re.search(r"<script>|<script [^>]*>[^<]", r.text) is None
+    urls = re.findall(r'(?:src|href|data-openapi-url)="([^"]+)"', r.text)
+    assert urls and all(u.startswith("/") and not u.startswith("//") for u in urls), urls
+    for url, media in (("/docs/assets/swagger-ui-bundle.js", "text/javascript"), ("/docs/assets/swagger-init.js",
+                       "text/javascript"), ("/docs/assets/swagger-ui.css", "text/css"),
+                       ("/docs/assets/favicon.png", "image/png")):
+        asset = await client.get(url)
+        assert asset.status_code == 200 and asset.headers["content-type"].startswith(media), url
+        assert asset.headers["x-content-type-options"] == "nosniff"
+        assert "default-src 'none'" in asset.headers["content-security-policy"]  # the API's, not the page's
+
+
+async def test_only_the_docs_page_gets_the_docs_csp(client):
+    for path in ("/health", "/products", "/openapi.json", "/docs/assets/swagger-ui.css", "/nope"):
+        r = await client.get(path)
+        assert r.headers["content-security-policy"] == API_CSP, path
+    for gone in ("/redoc", "/docs/oauth2-redirect", "/docs/assets/../../app/main.py", "/docs/assets/secret.js"):
+        r = await client.get(gone)
+        assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json"), gone
 
 
 @pytest.fixture
