@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from .model import DEFAULT_PROPAGATION_DELAY
+from .model import DEFAULT_PROPAGATION_DELAY, DEFAULT_WORKER_RESOURCES
 from .settings import GROUP, KIND, PLURAL, VERSION
 
 DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(h|m|s))+$"
@@ -178,6 +178,43 @@ def _observability() -> Schema:
     })
 
 
+def _worker() -> Schema:
+    autoscaling = _obj(
+        "Horizontal pod autoscaling of the workers. When set, an HPA owns the worker count and `replicas` is ignored.",
+        {
+            "minReplicas": _int("Lowest number of workers.", minimum=1, maximum=100, default=1),
+            "maxReplicas": _int("Highest number of workers.", minimum=1, maximum=100),
+            "metric": _str("`CPU`: scale on CPU utilisation (works everywhere metrics-server runs). `QueueLag`: scale on the "
+                           "external metric `storefront_queue_lag{storefront=<name>}`, which a metrics adapter (e.g. "
+                           "prometheus-adapter) must serve from the workers' gauge; see docs/operator.md, also for KEDA.",
+                           enum=["CPU", "QueueLag"], default="CPU"),
+            "targetCPUUtilizationPercentage": _int("CPU metric: average utilisation, in percent of the request, to aim for.",
+                                                   minimum=1, maximum=100, default=70),
+            "targetQueueLagPerReplica": _int("QueueLag metric: undelivered events per worker to aim for.",
+                                             minimum=1, maximum=1000000, default=100),
+        },
+        required=["maxReplicas"],
+        **{"x-kubernetes-validations": [
+            {"rule": "self.minReplicas <= self.maxReplicas", "message": "worker.autoscaling.minReplicas must not exceed maxReplicas",
+             "fieldPath": ".minReplicas", "reason": "FieldValueInvalid"},
+        ]},
+    )
+    return _obj(
+        "The queue worker (`python -m app.worker`): relays the outbox to the event stream and consumes it (webhooks, "
+        "order expiry). Runs the same image and version as the app, after the same migrations.",
+        {
+            "enabled": _bool("Run the worker Deployment. Without workers, events wait in the outbox.", True),
+            "replicas": _int("Number of workers when autoscaling is not set.", minimum=0, maximum=100, default=1),
+            "autoscaling": autoscaling,
+            "resources": _obj("Compute resources of the worker container.", {
+                "requests": _quantities("Minimum resources, e.g. {cpu: 50m, memory: 192Mi}."),
+                "limits": _quantities("Maximum resources, e.g. {cpu: 500m, memory: 384Mi}."),
+            }, default=DEFAULT_WORKER_RESOURCES),
+        },
+        default={"enabled": True, "replicas": 1},
+    )
+
+
 def _ingress() -> Schema:
     return _obj("Expose the API through an Ingress. Omit to keep the Service cluster-internal.", {
         "host": _str("Public host name.", minLength=1, maxLength=253,
@@ -214,6 +251,7 @@ def spec_schema() -> Schema:
             "observability": _observability(),
             "migrations": _migrations(),
             "ingress": _ingress(),
+            "worker": _worker(),
             "resources": _obj("Compute resources of the app container.", {
                 "requests": _quantities("Minimum resources, e.g. {cpu: 100m, memory: 256Mi}."),
                 "limits": _quantities("Maximum resources, e.g. {cpu: '1', memory: 512Mi}."),
@@ -249,6 +287,20 @@ def status_schema() -> Schema:
         "redisNodes": {"type": "array", "description": "Redis nodes handed to the app (host:port).", "items": {"type": "string", "description": "One node as host:port."}},
         "replicas": _int("App replicas that exist."),
         "readyReplicas": _int("App replicas that are ready."),
+        "worker": _obj("The worker Deployment, when `spec.worker.enabled`.", {
+            "replicas": _int("Workers that exist."),
+            "readyReplicas": _int("Workers that are ready."),
+        }, nullable=True),
+        "queue": _obj("The event stream the workers consume, as read from Redis (moving figures refresh about once per "
+                      "resync; the operator's metrics carry them live).", {
+            "lag": _int("Events not yet delivered to any worker.", nullable=True),
+            "pending": _int("Events delivered to a worker and not yet acknowledged."),
+            "deadLetters": _int("Events moved to the dead-letter stream after their last failed attempt."),
+            "consumers": _int("Workers registered in the consumer group."),
+            "consumerGroup": {"type": "boolean", "description": "Whether a worker has created the consumer group yet."},
+            "observedAt": _str("When the figures were read.", format="date-time"),
+            "message": _str("Why the queue could not be read, when it could not."),
+        }),
         "migration": _obj("Progress of the migration for the desired image and version.", {
             "target": _str("Image and version being migrated to."),
             "attempt": _int("Attempt number of the migration Job for the target (starts at 1)."),

@@ -86,7 +86,8 @@ async def storefront_loop(namespace: str, name: str, stopped: Any, logger: loggi
 
 
 def _forget_metrics(namespace: str, name: str) -> None:
-    for gauge in (metrics.READY, metrics.KEY_ROTATION_DUE):
+    for gauge in (metrics.READY, metrics.KEY_ROTATION_DUE, metrics.QUEUE_LAG, metrics.QUEUE_PENDING,
+                  metrics.QUEUE_DEAD_LETTERS):
         try:
             gauge.remove(namespace, name)
         except KeyError:

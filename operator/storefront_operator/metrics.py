@@ -16,3 +16,9 @@ KEY_ROTATION_DUE = Gauge(
     "storefront_operator_key_rotation_due_timestamp_seconds",
     "When the signing key of a Storefront is due to be replaced (Unix time); alerts compare it with time().",
     ["namespace", "name"])
+QUEUE_LAG = Gauge("storefront_operator_queue_lag", "Events in the Storefront's stream not yet delivered to its workers.",
+                  ["namespace", "name"])
+QUEUE_PENDING = Gauge("storefront_operator_queue_pending", "Events delivered to a worker and not yet acknowledged.",
+                      ["namespace", "name"])
+QUEUE_DEAD_LETTERS = Gauge("storefront_operator_queue_dead_letters", "Events in the Storefront's dead-letter stream.",
+                           ["namespace", "name"])

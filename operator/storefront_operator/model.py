@@ -85,6 +85,26 @@ class MigrationsSpec:
 
 
 @dataclass(frozen=True)
+class WorkerAutoscaling:
+    min_replicas: int
+    max_replicas: int
+    metric: str  # "CPU" or "QueueLag" (an external metric served by a metrics adapter)
+    target_cpu: int
+    target_lag_per_replica: int
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    enabled: bool
+    replicas: int
+    autoscaling: WorkerAutoscaling | None
+    resources: dict[str, Any]
+
+
+DEFAULT_WORKER_RESOURCES = {"requests": {"cpu": "50m", "memory": "192Mi"}, "limits": {"cpu": "500m", "memory": "384Mi"}}
+
+
+@dataclass(frozen=True)
 class IngressSpec:
     host: str
     tls_secret_name: str | None
@@ -111,6 +131,7 @@ class StorefrontSpec:
     jwt: JwtSpec
     migrations: MigrationsSpec
     ingress: IngressSpec | None
+    worker: WorkerSpec
     resources: dict[str, Any]
     env: list[dict[str, Any]]
     pause: bool
@@ -183,6 +204,7 @@ def parse_spec(raw: dict[str, Any]) -> StorefrontSpec:
         propagation_delay=parse_duration(jwt_raw.get("propagationDelay", DEFAULT_PROPAGATION_DELAY), "spec.jwt.propagationDelay"),
     )
     mig = raw.get("migrations") or {}
+    worker = parse_worker(raw.get("worker") or {})
     ingress_raw = raw.get("ingress")
     return StorefrontSpec(
         image=_require(raw, "image", "spec"), version=str(_require(raw, "version", "spec")),
@@ -194,6 +216,7 @@ def parse_spec(raw: dict[str, Any]) -> StorefrontSpec:
                                   policy=str(mig.get("policy", "Refuse")),
                                   approved_revisions=frozenset(str(r) for r in mig.get("approvedRevisions") or [])),
         ingress=IngressSpec(ingress_raw["host"], ingress_raw.get("tlsSecretName"), ingress_raw.get("className")) if ingress_raw else None,
+        worker=worker,
         resources=raw.get("resources") or {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
         env=list(raw.get("env") or []), pause=bool(raw.get("pause", False)),
         observability=_observability(raw.get("observability") or {}),
@@ -206,3 +229,19 @@ def _observability(raw: dict[str, Any]) -> ObservabilitySpec:
         raise SpecError("InvalidSamplingRatio", f"spec.observability.samplingRatio {ratio!r} is not between 0 and 1")
     return ObservabilitySpec(otlp_endpoint=raw.get("otlpEndpoint") or None,
                              sampling_ratio=None if ratio is None else float(ratio))
+
+
+def parse_worker(raw: dict[str, Any]) -> WorkerSpec:
+    auto = raw.get("autoscaling")
+    autoscaling = None
+    if auto:
+        autoscaling = WorkerAutoscaling(
+            int(auto.get("minReplicas", 1)), int(_require(auto, "maxReplicas", "spec.worker.autoscaling")),
+            str(auto.get("metric", "CPU")), int(auto.get("targetCPUUtilizationPercentage", 70)),
+            int(auto.get("targetQueueLagPerReplica", 100)))
+        if autoscaling.min_replicas > autoscaling.max_replicas:
+            raise SpecError("InvalidAutoscaling", "spec.worker.autoscaling.minReplicas must not exceed maxReplicas")
+        if autoscaling.metric not in ("CPU", "QueueLag"):
+            raise SpecError("InvalidAutoscaling", f"spec.worker.autoscaling.metric {autoscaling.metric!r} is not CPU or QueueLag")
+    return WorkerSpec(enabled=bool(raw.get("enabled", True)), replicas=int(raw.get("replicas", 1)), autoscaling=autoscaling,
+                      resources=raw.get("resources") or DEFAULT_WORKER_RESOURCES)

@@ -14,14 +14,16 @@ from datetime import datetime
 from typing import Any
 
 from . import events, metrics, tracing
-from .children import desired_children, optional_kinds
+from .children import desired_children, optional_children
 from .children.meta import app_secrets_name
 from .children.secrets import app_secrets
+from .children.worker import worker_name
 from .keyset_step import KeysResult, reconcile_keys
 from .kube import Kube, KubeError
 from .migration_policy import NEEDS_APPROVAL
 from .migrations import GateResult, full_state, gate
 from .model import SpecError, Storefront
+from .queue_step import QueueResult, observe_queue
 from .redis_wiring import RedisResult, reconcile_redis
 from .settings import KIND, Settings
 from .status import DEGRADED, KEYS, MIGRATIONS, PROGRESSING, READY, REDIS, Conditions, status_changed, utcnow
@@ -100,12 +102,31 @@ def _reconcile(kube: Kube, body: dict[str, Any], settings: Settings, now: dateti
     if apply_failures:
         events.post(kube, sf, "ApplyFailed", "; ".join(apply_failures), warning=True)
     deployment = kube.get("Deployment", sf.namespace, sf.name)
+    worker = kube.get("Deployment", sf.namespace, worker_name(sf)) if sf.spec.worker.enabled else None
+    queue = observe_queue(kube, sf, cluster_nodes, settings)
 
     status, ready, requeue = _assemble_status(sf, generation, conditions, keys, redis, rollout, deployment,
-                                              image, version, cluster_nodes, settings, now, apply_failures)
+                                              image, version, cluster_nodes, settings, now, apply_failures, worker)
+    status.update(queue.status(old_status.get("queue"), now, settings.resync_seconds))
+    _report_queue(kube, sf, old_status, queue)
     _write_status(kube, sf, old_status, status)
     metrics.READY.labels(sf.namespace, sf.name).set(1 if ready else 0)
     return Outcome(ready, requeue, status)
+
+
+def _report_queue(kube: Kube, sf: Storefront, old_status: dict[str, Any], queue: QueueResult) -> None:
+    if queue.stats is None:
+        return
+    stats = queue.stats
+    if stats.lag is not None:
+        metrics.QUEUE_LAG.labels(sf.namespace, sf.name).set(stats.lag)
+    metrics.QUEUE_PENDING.labels(sf.namespace, sf.name).set(stats.pending)
+    metrics.QUEUE_DEAD_LETTERS.labels(sf.namespace, sf.name).set(stats.dead_letters)
+    before = int(((old_status.get("queue") or {}).get("deadLetters")) or 0)
+    if stats.dead_letters > before:
+        events.post(kube, sf, "EventsDeadLettered",
+                    f"{stats.dead_letters - before} event(s) moved to the dead-letter stream ({stats.dead_letters} in all); "
+                    "see GET /webhooks/{id}/deliveries", warning=True)
 
 
 def _step(fn, stage: str):
@@ -124,8 +145,19 @@ def _reason(exc: Exception, default: str) -> str:
     return exc.reason if isinstance(exc, SpecError) else default
 
 
+def rolled_out(deployment: dict[str, Any] | None) -> bool:
+    """The Deployment's controller has seen its latest spec and every replica runs it, available."""
+    if not deployment:
+        return False
+    dep_status = deployment.get("status") or {}
+    want = (deployment.get("spec") or {}).get("replicas", 1)
+    return dep_status.get("observedGeneration", 0) >= deployment["metadata"].get("generation", 0) \
+        and dep_status.get("updatedReplicas", 0) >= want and dep_status.get("availableReplicas", 0) >= want \
+        and dep_status.get("replicas", 0) == dep_status.get("updatedReplicas", 0)
+
+
 def _assemble_status(sf, generation, conditions, keys, redis, rollout, deployment, image, version, cluster_nodes,
-                     settings, now, apply_failures=()):
+                     settings, now, apply_failures=(), worker=None):
     requeue = settings.resync_seconds
     if isinstance(keys, KeysResult):
         conditions.set(KEYS, keys.ready, keys.reason, keys.message)
@@ -146,9 +178,10 @@ def _assemble_status(sf, generation, conditions, keys, redis, rollout, deploymen
 
     dep_status = (deployment or {}).get("status") or {}
     want = ((deployment or {}).get("spec") or {}).get("replicas", 1) if deployment else 0
-    rolled_out = bool(deployment) and dep_status.get("observedGeneration", 0) >= deployment["metadata"].get("generation", 0) \
-        and dep_status.get("updatedReplicas", 0) >= want and dep_status.get("availableReplicas", 0) >= want \
-        and dep_status.get("replicas", 0) == dep_status.get("updatedReplicas", 0)
+    api_rolled_out = rolled_out(deployment)
+    worker_status = (worker or {}).get("status") or {}
+    worker_wanted = sf.spec.worker.enabled
+    worker_rolled_out = not worker_wanted or (rolled_out(worker) and _runs(worker, version))
     migrating = isinstance(rollout, GateResult) and rollout.in_progress
     target_live = (image, version) == (sf.spec.image, sf.spec.version)
 
@@ -161,9 +194,13 @@ def _assemble_status(sf, generation, conditions, keys, redis, rollout, deploymen
         conditions.set(PROGRESSING, False, "Blocked", conditions.get(MIGRATIONS)["message"])
     elif deployment is None:
         conditions.set(PROGRESSING, True, "WaitingForDeployment", "the Deployment is not created yet")
-    elif not rolled_out:
+    elif not api_rolled_out:
         conditions.set(PROGRESSING, True, "RollingOut",
                        f"{dep_status.get('availableReplicas', 0)}/{want} replicas of {version} available")
+    elif not worker_rolled_out:
+        worker_want = ((worker or {}).get("spec") or {}).get("replicas", 1)
+        conditions.set(PROGRESSING, True, "RollingOutWorkers",
+                       f"{worker_status.get('availableReplicas', 0)}/{worker_want} workers of {version} available")
     elif override is not None:
         conditions.set(PROGRESSING, *override)  # post-deployment revisions after the rollout
     else:
@@ -179,14 +216,16 @@ def _assemble_status(sf, generation, conditions, keys, redis, rollout, deploymen
     else:
         conditions.set(DEGRADED, False, "AsExpected", "")
 
-    ready = all(conditions.is_true(t) for t in (KEYS, REDIS, MIGRATIONS)) and rolled_out and target_live \
-        and not apply_failures
+    ready = all(conditions.is_true(t) for t in (KEYS, REDIS, MIGRATIONS)) and api_rolled_out and worker_rolled_out \
+        and target_live and not apply_failures
     if ready:
         conditions.set(READY, True, "Available", f"version {version} serves with {dep_status.get('readyReplicas', 0)} ready replicas")
     else:
         waiting = [t for t in (KEYS, REDIS, MIGRATIONS) if not conditions.is_true(t)]
-        if not rolled_out:
+        if not api_rolled_out:
             waiting.append("Deployment")
+        if not worker_rolled_out:
+            waiting.append("worker Deployment")
         if not target_live and not waiting:
             waiting.append("rollout of the desired version")
         conditions.set(READY, False, "NotReady", "waiting for " + ", ".join(waiting))
@@ -195,6 +234,8 @@ def _assemble_status(sf, generation, conditions, keys, redis, rollout, deploymen
         "observedGeneration": generation, "conditions": conditions.as_list(),
         "image": image, "version": version, "redisNodes": cluster_nodes,
         "replicas": dep_status.get("replicas", 0), "readyReplicas": dep_status.get("readyReplicas", 0),
+        "worker": {"replicas": worker_status.get("replicas", 0), "readyReplicas": worker_status.get("readyReplicas", 0)}
+        if worker_wanted else None,
     }
     if isinstance(keys, KeysResult):
         status.update(activeKid=keys.active_kid, lastKeyRotation=keys.last_rotation)
@@ -212,7 +253,9 @@ def _apply_children(kube: Kube, sf: Storefront, image: str | None, version: str 
     failures: list[str] = []
     wanted = desired_children(sf, image, version, nodes)
     if sf.spec.autoscaling is not None:
-        _hand_replicas_to_hpa(kube, sf)
+        _hand_replicas_to_hpa(kube, sf, sf.name)
+    if sf.spec.worker.enabled and sf.spec.worker.autoscaling is not None:
+        _hand_replicas_to_hpa(kube, sf, worker_name(sf))
     for child in wanted:
         try:
             kube.apply(child)
@@ -220,26 +263,32 @@ def _apply_children(kube: Kube, sf: Storefront, image: str | None, version: str 
             metrics.FAILURES.labels("apply").inc()
             log.warning("applying %s %s/%s failed: %s", child["kind"], sf.namespace, child["metadata"]["name"], exc)
             failures.append(f"{child['kind']} {child['metadata']['name']}: {exc.details.get('message', exc)}")
-    present = {c["kind"] for c in wanted}
-    for kind in optional_kinds():
-        if kind not in present:
-            try:
-                existing = kube.get(kind, sf.namespace, sf.name)
-                if existing and _owned_by(existing, sf):
-                    kube.delete(kind, sf.namespace, sf.name)
-            except KubeError as exc:
-                failures.append(f"removing {kind} {sf.name}: {exc.details.get('message', exc)}")
+    present = {(c["kind"], c["metadata"]["name"]) for c in wanted}
+    for child in optional_children(sf):
+        if child.wanted or (child.kind, child.name) in present:
+            continue
+        try:
+            existing = kube.get(child.kind, sf.namespace, child.name)
+            if existing and _owned_by(existing, sf):
+                kube.delete(child.kind, sf.namespace, child.name)
+        except KubeError as exc:
+            failures.append(f"removing {child.kind} {child.name}: {exc.details.get('message', exc)}")
     return failures
+
+
+def _runs(deployment: dict[str, Any] | None, version: str | None) -> bool:
+    labels = ((((deployment or {}).get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {}
+    return bool(version) and labels.get("app.kubernetes.io/version") == (version or "")[:63]
 
 
 HANDOVER_MANAGER = "storefront-operator-hpa-handover"
 
 
-def _hand_replicas_to_hpa(kube: Kube, sf: Storefront) -> None:
+def _hand_replicas_to_hpa(kube: Kube, sf: Storefront, name: str) -> None:
     """When autoscaling is switched on, the operator stops setting spec.replicas. Dropped from
     our apply while we still own it, the field would be removed and reset to 1 before the HPA
     acts; so a separate field manager first takes it over at its current value."""
-    dep = kube.get("Deployment", sf.namespace, sf.name)
+    dep = kube.get("Deployment", sf.namespace, name)
     if dep is None:
         return
     owns_replicas = any(
@@ -249,7 +298,7 @@ def _hand_replicas_to_hpa(kube: Kube, sf: Storefront) -> None:
         return
     handover = Kube(kube.api, field_manager=HANDOVER_MANAGER)
     handover.apply({"apiVersion": "apps/v1", "kind": "Deployment",
-                    "metadata": {"name": sf.name, "namespace": sf.namespace},
+                    "metadata": {"name": name, "namespace": sf.namespace},
                     "spec": {"replicas": dep["spec"].get("replicas", 1)}})
 
 

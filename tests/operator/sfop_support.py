@@ -88,12 +88,25 @@ def fail_job(kube, namespace: str, name: str, reason: str = "BackoffLimitExceede
              "lastProbeTime": now, "lastTransitionTime": now}]}}, subresource="status")
 
 
-def make_deployment_available(kube, namespace: str, name: str, timeout: float = 60) -> None:
+def make_deployment_available(kube, namespace: str, name: str, timeout: float = 60, with_worker: bool = True) -> None:
     """There are no nodes: mark the Deployment's pods Running and Ready through their status
-    subresource, so the ReplicaSet and Deployment controllers report real availability."""
+    subresource, so the ReplicaSet and Deployment controllers report real availability. The
+    Storefront's worker Deployment, when the operator built one, is made available too."""
+    _make_available(kube, namespace, name, timeout)
+    if with_worker and kube.get("Deployment", namespace, f"{name}-worker") is not None:
+        _make_available(kube, namespace, f"{name}-worker", timeout)
+
+
+def _make_available(kube, namespace: str, name: str, timeout: float) -> None:
     from datetime import UTC, datetime
     dep = kube.get("Deployment", namespace, name)
-    selector = ",".join(f"{k}={v}" for k, v in dep["spec"]["selector"]["matchLabels"].items())
+    # The API Deployment's selector (immutable since the first release) also matches the
+    # worker's pods: narrow it to the pods of this Deployment's component.
+    wanted = {**dep["spec"]["selector"]["matchLabels"]}
+    component = dep["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/component")
+    if component:
+        wanted["app.kubernetes.io/component"] = component
+    selector = ",".join(f"{k}={v}" for k, v in wanted.items())
 
     def all_available() -> bool:
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

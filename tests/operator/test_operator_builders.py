@@ -101,7 +101,7 @@ def test_pods_get_no_service_link_variables():
     STOREFRONT_PORT=tcp://... into every pod of the namespace (seen on a real node)."""
     children = desired_children(_sf(), "img:1", "1", []) + [migration_job(_sf(), 1)]
     pods = [c["spec"]["template"]["spec"] for c in children if c["kind"] in ("Deployment", "Job")]
-    assert len(pods) == 2
+    assert len(pods) == 3  # the API, the worker and the migration Job
     assert all(pod["enableServiceLinks"] is False for pod in pods)
 
 

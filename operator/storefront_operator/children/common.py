@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from ..model import Storefront
 from .config import app_config, app_config_data, config_hash, redis_config
 from .network import ingress, network_policy, service
 from .scaling import hpa, pdb
+from .worker import worker_deployment, worker_hpa, worker_name, worker_network_policy, worker_pdb
 from .workload import deployment, service_account
 
-# Children that exist only when their part of the spec is set; removed otherwise.
-OPTIONAL = {"Ingress": ingress, "HorizontalPodAutoscaler": hpa}
+
+@dataclass(frozen=True)
+class Optional:
+    """A child that exists only when its part of the spec asks for it; removed otherwise."""
+    kind: str
+    name: str
+    wanted: bool
 
 
-def optional_kinds() -> list[str]:
-    return list(OPTIONAL)
+def optional_children(sf: Storefront) -> list[Optional]:
+    worker = sf.spec.worker
+    return [
+        Optional("Ingress", sf.name, sf.spec.ingress is not None),
+        Optional("HorizontalPodAutoscaler", sf.name, sf.spec.autoscaling is not None),
+        Optional("Deployment", worker_name(sf), worker.enabled),
+        Optional("HorizontalPodAutoscaler", worker_name(sf), worker.enabled and worker.autoscaling is not None),
+        Optional("PodDisruptionBudget", worker_name(sf), worker.enabled),
+        Optional("NetworkPolicy", worker_name(sf), worker.enabled),
+    ]
 
 
 def desired_children(sf: Storefront, image: str | None, version: str | None, cluster_nodes: list[str]) -> list[dict[str, Any]]:
@@ -29,11 +44,12 @@ def desired_children(sf: Storefront, image: str | None, version: str | None, clu
         service(sf),
         pdb(sf),
         network_policy(sf),
+        *(obj for obj in (ingress(sf), hpa(sf), worker_hpa(sf), worker_pdb(sf), worker_network_policy(sf)) if obj is not None),
     ]
-    for build in OPTIONAL.values():
-        obj = build(sf)
-        if obj is not None:
-            children.append(obj)
     if image and version:
-        children.append(deployment(sf, image, version, config_hash(app_config_data(sf, deployed_version))))
+        settings_hash = config_hash(app_config_data(sf, deployed_version))
+        children.append(deployment(sf, image, version, settings_hash))
+        worker = worker_deployment(sf, image, version, settings_hash)
+        if worker is not None:
+            children.append(worker)
     return children
