@@ -183,19 +183,22 @@ def _worker() -> Schema:
         "Horizontal pod autoscaling of the workers. When set, an HPA owns the worker count and `replicas` is ignored.",
         {
             "minReplicas": _int("Lowest number of workers.", minimum=1, maximum=100, default=1),
-            "maxReplicas": _int("Highest number of workers.", minimum=1, maximum=100),
-            "metric": _str("`CPU`: scale on CPU utilisation (works everywhere metrics-server runs). `QueueLag`: scale on the "
-                           "external metric `storefront_queue_lag{storefront=<name>}`, which a metrics adapter (e.g. "
-                           "prometheus-adapter) must serve from the workers' gauge; see docs/operator.md, also for KEDA.",
-                           enum=["CPU", "QueueLag"], default="CPU"),
+            "maxReplicas": _int("Highest number of workers (required unless the metric is KEDA).", minimum=1, maximum=100),
+            "metric": _str("`CPU`: an HPA on CPU utilisation (works everywhere metrics-server runs). `QueueLag`: an HPA on "
+                           "the external metric `storefront_queue_lag{storefront=<name>}`, which a metrics adapter (e.g. "
+                           "prometheus-adapter) must serve from the workers' gauge. `KEDA`: no HPA, and the operator leaves "
+                           "the worker count to a KEDA ScaledObject you create (see docs/operator.md).",
+                           enum=["CPU", "QueueLag", "KEDA"], default="CPU"),
             "targetCPUUtilizationPercentage": _int("CPU metric: average utilisation, in percent of the request, to aim for.",
                                                    minimum=1, maximum=100, default=70),
             "targetQueueLagPerReplica": _int("QueueLag metric: undelivered events per worker to aim for.",
                                              minimum=1, maximum=1000000, default=100),
         },
-        required=["maxReplicas"],
         **{"x-kubernetes-validations": [
-            {"rule": "self.minReplicas <= self.maxReplicas", "message": "worker.autoscaling.minReplicas must not exceed maxReplicas",
+            {"rule": "self.metric == 'KEDA' || has(self.maxReplicas)", "message": "worker.autoscaling.maxReplicas is required",
+             "reason": "FieldValueRequired"},
+            {"rule": "!has(self.maxReplicas) || self.minReplicas <= self.maxReplicas",
+             "message": "worker.autoscaling.minReplicas must not exceed maxReplicas",
              "fieldPath": ".minReplicas", "reason": "FieldValueInvalid"},
         ]},
     )

@@ -88,7 +88,7 @@ class MigrationsSpec:
 class WorkerAutoscaling:
     min_replicas: int
     max_replicas: int
-    metric: str  # "CPU" or "QueueLag" (an external metric served by a metrics adapter)
+    metric: str  # "CPU", "QueueLag" (an external metric served by a metrics adapter) or "KEDA" (no HPA)
     target_cpu: int
     target_lag_per_replica: int
 
@@ -235,13 +235,16 @@ def parse_worker(raw: dict[str, Any]) -> WorkerSpec:
     auto = raw.get("autoscaling")
     autoscaling = None
     if auto:
+        metric = str(auto.get("metric", "CPU"))
+        # A KEDA ScaledObject carries its own bounds; an HPA needs the ceiling.
+        ceiling = auto.get("maxReplicas", 100) if metric == "KEDA" else _require(auto, "maxReplicas", "spec.worker.autoscaling")
         autoscaling = WorkerAutoscaling(
-            int(auto.get("minReplicas", 1)), int(_require(auto, "maxReplicas", "spec.worker.autoscaling")),
-            str(auto.get("metric", "CPU")), int(auto.get("targetCPUUtilizationPercentage", 70)),
+            int(auto.get("minReplicas", 1)), int(ceiling), metric, int(auto.get("targetCPUUtilizationPercentage", 70)),
             int(auto.get("targetQueueLagPerReplica", 100)))
         if autoscaling.min_replicas > autoscaling.max_replicas:
             raise SpecError("InvalidAutoscaling", "spec.worker.autoscaling.minReplicas must not exceed maxReplicas")
-        if autoscaling.metric not in ("CPU", "QueueLag"):
-            raise SpecError("InvalidAutoscaling", f"spec.worker.autoscaling.metric {autoscaling.metric!r} is not CPU or QueueLag")
+        if autoscaling.metric not in ("CPU", "QueueLag", "KEDA"):
+            raise SpecError("InvalidAutoscaling",
+                            f"spec.worker.autoscaling.metric {autoscaling.metric!r} is not CPU, QueueLag or KEDA")
     return WorkerSpec(enabled=bool(raw.get("enabled", True)), replicas=int(raw.get("replicas", 1)), autoscaling=autoscaling,
                       resources=raw.get("resources") or DEFAULT_WORKER_RESOURCES)

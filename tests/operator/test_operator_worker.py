@@ -80,6 +80,9 @@ def test_worker_autoscaling_on_cpu_or_on_the_queue_lag():
     assert external == {"type": "External", "external": {
         "metric": {"name": "storefront_queue_lag", "selector": {"matchLabels": {"storefront": "shop"}}},
         "target": {"type": "AverageValue", "averageValue": "50"}}}
+    keda = desired_children(_sf(worker={"autoscaling": {"metric": "KEDA"}}), "img:1", "1", [])
+    assert _named(keda, "HorizontalPodAutoscaler", "shop-worker") is None, "KEDA's ScaledObject brings its own"
+    assert "replicas" not in _named(keda, "Deployment", "shop-worker")["spec"], "the ScaledObject owns the count"
 
 
 @pytest.mark.parametrize(("worker", "reason"), [
@@ -222,6 +225,10 @@ def test_the_crd_refuses_bad_worker_settings(kube, namespace):
     with pytest.raises(KubeError) as err:
         create_storefront(kube, namespace, worker={"autoscaling": {"minReplicas": 5, "maxReplicas": 2}})
     assert "worker.autoscaling.minReplicas must not exceed maxReplicas" in str(err.value.details)
+    with pytest.raises(KubeError) as err:
+        create_storefront(kube, namespace, name="nomax", with_db_secret=False, worker={"autoscaling": {"metric": "CPU"}})
+    assert "worker.autoscaling.maxReplicas is required" in str(err.value.details)
+    create_storefront(kube, namespace, name="keda", with_db_secret=False, worker={"autoscaling": {"metric": "KEDA"}})
     created = create_storefront(kube, namespace, name="defaults", with_db_secret=False)
     assert created["spec"]["worker"] == {"enabled": True, "replicas": 1, "resources": {
         "requests": {"cpu": "50m", "memory": "192Mi"}, "limits": {"cpu": "500m", "memory": "384Mi"}}}

@@ -27,7 +27,8 @@ def optional_children(sf: Storefront) -> list[Optional]:
         Optional("Ingress", sf.name, sf.spec.ingress is not None),
         Optional("HorizontalPodAutoscaler", sf.name, sf.spec.autoscaling is not None),
         Optional("Deployment", worker_name(sf), worker.enabled),
-        Optional("HorizontalPodAutoscaler", worker_name(sf), worker.enabled and worker.autoscaling is not None),
+        Optional("HorizontalPodAutoscaler", worker_name(sf),
+                 worker.enabled and worker.autoscaling is not None and worker.autoscaling.metric != "KEDA"),
         Optional("PodDisruptionBudget", worker_name(sf), worker.enabled),
         Optional("NetworkPolicy", worker_name(sf), worker.enabled),
     ]

@@ -91,8 +91,8 @@ def worker_deployment(sf: Storefront, image: str, version: str, config_hash: str
 def worker_hpa(sf: Storefront) -> dict[str, Any] | None:
     worker = sf.spec.worker
     auto = worker.autoscaling
-    if not worker.enabled or auto is None:
-        return None
+    if not worker.enabled or auto is None or auto.metric == "KEDA":
+        return None  # KEDA: the ScaledObject's own HPA owns the count
     if auto.metric == "QueueLag":
         # Served by a metrics adapter (e.g. prometheus-adapter) from the workers' own gauge;
         # AverageValue divides the lag over the current replicas (docs/operator.md).
