@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
-from sfop_support import complete_job, condition, create_storefront, make_deployment_available, storefront_body
+from sfop_support import complete_job, complete_plan, condition, create_storefront, make_deployment_available, storefront_body
 
 from storefront_operator import metrics
 from storefront_operator.children import desired_children
@@ -194,6 +194,10 @@ def test_the_worker_follows_the_migration_gate_and_reports_the_queue(kube, names
 
     # A new version: the workers move only after its migration, with the API.
     kube.merge_patch("Storefront", namespace, "shop", {"spec": {"image": "example/storefront-api:1.1.0", "version": "1.1.0"}})
+    reconcile(kube, namespace, "shop", SETTINGS)
+    complete_plan(kube, namespace, kube.get("Storefront", namespace, "shop")["status"]["migration"]["jobName"],
+                  {"from": "0001_initial", "to": "0002_next", "preDeploymentTarget": "0002_next",
+                   "revisions": [{"revision": "0002_next", "safety": "safe"}]})
     reconcile(kube, namespace, "shop", SETTINGS)
     assert kube.get("Deployment", namespace, "shop-worker")["spec"]["template"]["spec"]["containers"][0]["image"] == \
         "example/storefront-api:1.0.0", "the old workers keep running until the new schema is in"
