@@ -7,7 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
-from sfop_support import complete_job, complete_plan, condition, create_storefront, make_deployment_available, storefront_body
+from sfop_support import (
+    complete_job,
+    complete_plan,
+    condition,
+    create_storefront,
+    make_deployment_available,
+    storefront_body,
+)
 
 from storefront_operator import metrics
 from storefront_operator.children import desired_children
