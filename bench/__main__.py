@@ -16,6 +16,7 @@ BENCHMARKS = {
     "reads": "bench.reads",
     "login": "bench.login",
     "orders": "bench.orders",
+    "queue": "bench.queue",
     "operator": "bench.operator_ready",
     "operator-node": "bench.operator_node",  # needs root and the machine's one node
     "rotation": "bench.rotation",

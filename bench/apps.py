@@ -6,7 +6,8 @@
   (middleware, auth, database/cache) differs.
 - ``storefront_app``: ``app.main.create_app(Settings())`` from the environment, minus the
   middleware named in ``BENCH_DROP_MIDDLEWARE`` (comma-separated class names). Removing one
-  layer at a time and measuring the gain is how the per-middleware cost is attributed.
+  layer at a time and measuring the gain is how the per-middleware cost is attributed. With
+  ``BENCH_NO_OUTBOX=1`` orders write no outbox event (the baseline of ``bench queue``).
 """
 
 from __future__ import annotations
@@ -57,10 +58,22 @@ def middleware_names(app: Any) -> list[str]:
     return [middleware_name(m) for m in app.user_middleware]
 
 
+def _without_outbox() -> None:
+    """The baseline of ``bench queue``: orders placed with no outbox event (never in production)."""
+    from app.services import outbox
+
+    async def nothing(*args: Any, **kwargs: Any) -> None:
+        return None
+
+    outbox.record_order_event = nothing  # type: ignore[assignment]
+
+
 def storefront_app() -> Any:
     from app.core.config import Settings
     from app.main import create_app
 
+    if os.environ.get("BENCH_NO_OUTBOX") == "1":
+        _without_outbox()
     app = create_app(Settings())
     drop = {n.strip() for n in os.environ.get("BENCH_DROP_MIDDLEWARE", "").split(",") if n.strip()}
     drop_middleware(app, drop)

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Runs the platform on this machine: the API with its own PostgreSQL and Redis on loopback.
+"""Runs the platform on this machine: the API and a worker with their own PostgreSQL and Redis
+on loopback.
 
-    make run                 # API on http://127.0.0.1:8000 (docs at /docs)
+    make run                 # API on http://127.0.0.1:8000 (docs at /docs), worker on :8081
     make run-operator        # plus a one-node Kubernetes cluster running the operator and a
                              # Storefront with its PostgreSQL and Redis cluster, all as pods
                              # from locally built images (as root; otherwise a control plane
@@ -32,7 +33,7 @@ sys.path.insert(0, str(ROOT / "hack"))
 from storefront_harness import ControlPlane, PostgresServer, RedisServer  # noqa: E402
 from storefront_harness.cluster import Cluster, build_node_images  # noqa: E402
 from storefront_harness.platform import install_operator, install_platform  # noqa: E402
-from storefront_harness.process import port_open, spawn, stop  # noqa: E402
+from storefront_harness.process import free_port, port_open, spawn, stop  # noqa: E402
 from storefront_harness.tools import tools_dir  # noqa: E402
 
 PY = sys.executable
@@ -56,6 +57,8 @@ def run_cli(env: dict[str, str], *args: str, hint: str = "") -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=int(os.environ.get("STOREFRONT_PORT", "8000")))
+    parser.add_argument("--worker-port", type=int, default=int(os.environ.get("STOREFRONT_WORKER_PORT", "8081")),
+                        help="the worker's /health, /ready and /metrics (another free port when this one is taken)")
     parser.add_argument("--with-operator", action="store_true", help="also run the operator against a local control plane")
     parser.add_argument("--exit-after-start", action="store_true", help="start everything, check it answers, then stop (for tests)")
     parser.add_argument("--keep", action="store_true", help="keep the run's directory (logs, keyset) after it stops")
@@ -122,6 +125,8 @@ def run(args: argparse.Namespace, work: Path) -> int:
             "STOREFRONT_JWT_KEYSET_FILE": str(keyset),
             "STOREFRONT_PII_ENCRYPTION_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
             "STOREFRONT_BLIND_INDEX_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+            # Webhook receivers of a local run are usually on this machine.
+            "STOREFRONT_WEBHOOK_ALLOW_PRIVATE_TARGETS": os.environ.get("STOREFRONT_WEBHOOK_ALLOW_PRIVATE_TARGETS", "true"),
         }
         say("migrating the database")
         run_cli(env, "migrate")
@@ -142,6 +147,10 @@ def run(args: argparse.Namespace, work: Path) -> int:
                 return 1
             time.sleep(0.2)
 
+        worker_port = args.worker_port if not port_open(args.worker_port) else free_port()
+        procs.append(spawn([PY, "-m", "app.worker", "--host", "127.0.0.1", "--port", str(worker_port)],
+                           work / "worker.log", env=env, cwd=ROOT))
+
         if args.with_operator and os.geteuid() == 0:
             cluster, platform_ready = run_platform_on_node()
         elif args.with_operator:
@@ -149,6 +158,7 @@ def run(args: argparse.Namespace, work: Path) -> int:
             plane = run_operator(work, procs, database_url, redis)
 
         say(f"API:      http://127.0.0.1:{args.port}  (docs: /docs, readiness: /ready)")
+        say(f"worker:   http://127.0.0.1:{worker_port}  (/health, /ready, /metrics; events, webhooks, order expiry)")
         say(f"admin:    {admin_email} / {admin_password}")
         say(f"logs:     {work}/*.log")
         if plane:
@@ -164,6 +174,12 @@ def run(args: argparse.Namespace, work: Path) -> int:
             if status != 200:
                 print(body[-2000:])
                 print((work / "api.log").read_text()[-3000:])
+                return 1
+            status, body = wait_ready(worker_port, timeout=60)
+            say(f"worker /ready answered {status}")
+            if status != 200:
+                print(body[-2000:])
+                print((work / "worker.log").read_text(errors="replace")[-3000:])
                 return 1
             return 0
         say("Ctrl-C stops everything")

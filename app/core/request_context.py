@@ -9,6 +9,3 @@ correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=No
 client_ip: ContextVar[str | None] = ContextVar("client_ip", default=None)
 # Who is acting (user id or api key id), set once the caller is authenticated.
 actor: ContextVar[str | None] = ContextVar("actor", default=None)
-# W3C traceparent of the request, when tracing set one; copied into outbox events so a trace can
-# follow an event across the queue.
-traceparent: ContextVar[str | None] = ContextVar("traceparent", default=None)

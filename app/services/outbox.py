@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.core import request_context
+from app.core import tracing
 from app.core.redis import RedisClient
 from app.models.order import Order, OrderItem
 from app.models.outbox import OutboxEvent
@@ -51,9 +51,16 @@ async def record(session: AsyncSession, *, aggregate_type: str, aggregate_id: uu
                .scalar_subquery())
     await session.execute(insert(OutboxEvent).values(
         id=event_id, aggregate_type=aggregate_type, aggregate_id=aggregate_id, aggregate_version=version,
-        event_type=event_type, payload=payload, traceparent=request_context.traceparent.get(),
+        event_type=event_type, payload=payload, traceparent=_traceparent(),
     ))
     return event_id
+
+
+def _traceparent() -> str | None:
+    """The W3C traceparent of the current span (the request's, when tracing is on), so the
+    event's handling can be joined to the trace of the change that caused it."""
+    trace_id, span_id = tracing.current_ids()
+    return f"00-{trace_id}-{span_id}-01" if trace_id else None
 
 
 def order_payload(order: Order, items: Iterable[OrderItem], status: str) -> dict[str, Any]:

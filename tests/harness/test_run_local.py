@@ -24,6 +24,7 @@ def test_run_local_serves_a_ready_api_with_a_seeded_admin() -> None:
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "/ready answered 200" in result.stdout
+    assert "worker /ready answered 200" in result.stdout  # the worker joined the queue too
     assert "admin:    admin@storefront.local / " in result.stdout
 
 
@@ -136,7 +137,7 @@ def test_a_stopped_run_leaves_no_process_or_directory_behind(sig: signal.Signals
         _, work = _started(proc)
         assert work is not None and work.is_dir()
         started = _descendants(proc.pid)
-        assert len(started) >= 3, "PostgreSQL, Redis and the API should be running"
+        assert len(started) >= 4, "PostgreSQL, Redis, the API and the worker should be running"
         proc.send_signal(sig)
         out, _ = proc.communicate(timeout=60)
     finally:
