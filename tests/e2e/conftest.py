@@ -79,7 +79,8 @@ def platform(e2e: E2E) -> Platform:
 
 
 # The tests share one platform and change it in turn; deleting it comes last.
-_MODULE_ORDER = ("test_platform", "test_queue", "test_redis", "test_rollout", "test_rotation", "test_autoscaling", "test_teardown")
+_MODULE_ORDER = ("test_platform", "test_queue", "test_redis", "test_rollout", "test_rotation", "test_autoscaling",
+                 "test_schema_safety", "test_teardown")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
