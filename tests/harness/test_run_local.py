@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_run_local_serves_a_ready_api_with_a_seeded_admin() -> None:
     result = subprocess.run(
         [sys.executable, str(ROOT / "hack" / "run-local.py"), "--exit-after-start", "--port", str(free_port())],
-        capture_output=True, text=True, timeout=180,
+        capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "/ready answered 200" in result.stdout
@@ -81,7 +81,7 @@ def test_run_local_with_operator_reconciles_the_sample() -> None:
     assert "job.batch/shop-migrate-" in out
 
 
-def _started(proc: subprocess.Popen, timeout: float = 120) -> tuple[str, Path]:
+def _started(proc: subprocess.Popen, timeout: float = 240) -> tuple[str, Path]:
     """Reads the run's output until it serves; returns it and the run's directory."""
     lines: list[str] = []
     work = None
