@@ -25,6 +25,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import yaml
@@ -33,7 +34,7 @@ from .errors import ComponentError, tail
 from .kube import ControlPlane
 from .network import NodeNetwork
 from .process import free_port, spawn, stop, wait_until
-from .tools import tool
+from .tools import cache_dir, tool
 
 CNI_BIN_DIRS = ("/usr/lib/cni", "/opt/cni/bin")
 SANDBOX_IMAGE = "docker.io/library/storefront-pause:3.10"
@@ -41,6 +42,14 @@ CGROUP_ROOT = "storefront-node"
 # Secret and ConfigMap volumes are refreshed on the pod's periodic sync; upstream's 1m default
 # is kept short here so the suites wait less, and docs/operator.md states the bound for 1m.
 SYNC_FREQUENCY = "20s"
+# containerd's root (content, unpacked snapshots, metadata) outlives the node, so images already
+# imported are not imported again: importing the ~1 GB archive is most of a node's start. One
+# node per machine (the network's lock), so one containerd at a time uses it. A node that stops
+# cleanly leaves no container in it and marks it clean; a store found unmarked (a killed run)
+# is emptied before use.
+IMAGE_STORE_DIR = "node-containerd"
+_STORE_CLEAN = "clean"
+_STORE_IMPORTED = "imported"
 
 
 class Node:
@@ -53,6 +62,8 @@ class Node:
         # Unix socket paths are limited to 108 bytes: keep the directory short.
         self.base_dir = Path(base_dir or tempfile.mkdtemp(prefix="sfn-", dir="/tmp"))
         self.socket = self.base_dir / "containerd.sock"
+        self.store = cache_dir() / IMAGE_STORE_DIR
+        self._store_open = False
         self.kubelet_port = free_port()
         self.metrics_port = free_port()
         self.ports = {name: free_port() for name in
@@ -65,9 +76,10 @@ class Node:
     # -- lifecycle ---------------------------------------------------------------------
     def start(self, image_archives: list[Path] = ()) -> Node:
         try:
+            self._open_store()
             self._start_containerd()
             for archive in image_archives:
-                self.import_images(archive)
+                self._import_once(archive)
             self._apply_rbac()
             self._start_kubelet()
             self._start_scheduler()
@@ -83,11 +95,14 @@ class Node:
     def stop(self) -> None:
         for name in ("metrics-server", "coredns", "kube-proxy", "kube-scheduler", "kubelet"):
             stop(self.procs.pop(name, None))
-        self._remove_containers()
+        containerd_ran = "containerd" in self.procs
+        emptied = self._remove_containers()
         stop(self.procs.pop("containerd", None))
         self._kill_shims()
         self._unmount_all()
         self._remove_cgroups()
+        if self._store_open and (emptied or not containerd_ran):
+            self._close_store()
 
     def destroy(self) -> None:
         self.stop()
@@ -116,7 +131,7 @@ class Node:
         net_d.mkdir(parents=True)
         (net_d / "10-storefront.conflist").write_text(json.dumps(self._cni_config(), indent=2))
         config = self.base_dir / "containerd.toml"
-        config.write_text(_containerd_config(self.base_dir, self.socket, cni_bin, net_d))
+        config.write_text(_containerd_config(self.base_dir, self.store / "root", self.socket, cni_bin, net_d))
         log = self.log("containerd")
         proc = spawn([binary, "--config", str(config)], log)
         self.procs["containerd"] = proc
@@ -140,6 +155,45 @@ class Node:
             ],
         }
 
+    # -- the image store -----------------------------------------------------------------
+    def _open_store(self) -> None:
+        """Uses the store when the last node left it clean; otherwise starts it afresh. From
+        here until a clean stop it is marked in use."""
+        clean = self.store / _STORE_CLEAN
+        if self.store.exists() and not clean.exists():
+            print(f"[node] {self.store} was not left clean (a killed run?): emptying it", flush=True)
+            shutil.rmtree(self.store, ignore_errors=True)
+        (self.store / "root").mkdir(parents=True, exist_ok=True)
+        clean.unlink(missing_ok=True)
+        self._store_open = True
+
+    def _close_store(self) -> None:
+        # CRI's per-sandbox files (hostname, resolv.conf) of the removed pods.
+        shutil.rmtree(self.store / "root" / "io.containerd.grpc.v1.cri", ignore_errors=True)
+        (self.store / _STORE_CLEAN).touch()
+        self._store_open = False
+
+    def _import_once(self, archive: Path) -> None:
+        """Imports the archive unless it is the one the store last took in (its name is the hash
+        of its images' IDs). A different archive is imported: the layers the store already has
+        are not written or unpacked again, and the names move to the new images."""
+        record = self.store / _STORE_IMPORTED
+        if record.exists() and record.read_text().strip() == archive.name and self._has_images(archive):
+            print(f"[node] {archive.name} is already in {self.store}", flush=True)
+            return
+        record.unlink(missing_ok=True)
+        self.import_images(archive)
+        record.write_text(archive.name + "\n")
+
+    def _has_images(self, archive: Path) -> bool:
+        """Every image the archive's list names (``<archive>.images``, when there is one) is known."""
+        listing = archive.with_suffix(".images")
+        if not listing.exists():
+            return False
+        have = set(self.image_names())
+        wanted = [line.split()[0] for line in listing.read_text().splitlines() if line.strip()]
+        return all(_qualified(name) in have for name in wanted)
+
     def import_images(self, archive: Path) -> None:
         started = time.monotonic()
         r = self.ctr("images", "import", str(archive), check=False, timeout=600)
@@ -151,20 +205,32 @@ class Node:
     def image_names(self) -> list[str]:
         return self.ctr("images", "list", "--quiet").stdout.split()
 
-    def _remove_containers(self) -> None:
-        """Stops every pod the kubelet left (it is already gone), so no shim outlives the node."""
+    def _remove_containers(self) -> bool:
+        """Stops every pod the kubelet left (it is already gone), so no shim outlives the node;
+        returns whether containerd is left with no container at all."""
         if self.procs.get("containerd") is None or not self.socket.exists():
-            return
-        tasks = self.ctr("tasks", "list", "--quiet", check=False, timeout=30).stdout.split()
-        for task in tasks:
-            self.ctr("tasks", "kill", "--signal", "SIGKILL", task, check=False, timeout=30)
-        for task in tasks:
+            return False
+        # Every pod's processes at once (they sit in the pods' cgroups), rather than one
+        # `ctr tasks kill` at a time; then each task and container is deleted, a few at a time.
+        for pid in _cgroup_pids():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+        def remove(container: str) -> None:
             for _ in range(50):
-                if self.ctr("tasks", "delete", task, check=False, timeout=30).returncode == 0:
+                r = self.ctr("tasks", "delete", "--force", container, check=False, timeout=30)
+                if r.returncode == 0 or "not found" in r.stderr:
                     break
                 time.sleep(0.1)
-        for container in self.ctr("containers", "list", "--quiet", check=False, timeout=30).stdout.split():
             self.ctr("containers", "delete", container, check=False, timeout=30)
+
+        containers = self.ctr("containers", "list", "--quiet", check=False, timeout=30).stdout.split()
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(remove, containers))
+        left = self.ctr("containers", "list", "--quiet", check=False, timeout=30)
+        return left.returncode == 0 and not left.stdout.split()
 
     def _kill_shims(self) -> None:
         marker = str(self.socket)
@@ -201,12 +267,7 @@ class Node:
                 continue
             if marker.encode() in cmdline:
                 killed.append(int(pid))
-        for controller in ("pids", "memory", "cpu"):
-            root = Path("/sys/fs/cgroup") / controller / CGROUP_ROOT
-            if root.is_dir():
-                for procs in root.rglob("cgroup.procs"):
-                    killed += [int(p) for p in procs.read_text().split()]
-                break
+        killed += _cgroup_pids()
         for pid in set(killed):
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -415,6 +476,27 @@ cluster.local:53 in-addr.arpa:53 ip6.arpa:53 {{
         return "\n".join(parts)
 
 
+def _cgroup_pids() -> list[int]:
+    """Every process in the pods' cgroups (under the kubelet's cgroup root)."""
+    for controller in ("pids", "memory", "cpu"):
+        root = Path("/sys/fs/cgroup") / controller / CGROUP_ROOT
+        if root.is_dir():
+            pids = []
+            for procs in root.rglob("cgroup.procs"):
+                try:
+                    pids += [int(p) for p in procs.read_text().split()]
+                except OSError:
+                    continue
+            return pids
+    return []
+
+
+def _qualified(image: str) -> str:
+    """The name containerd gives an image imported from a `docker save` archive."""
+    name = image if "/" in image else f"library/{image}"
+    return name if name.split("/")[0].count(".") or name.split("/")[0].count(":") else f"docker.io/{name}"
+
+
 def unmount_under(prefix: str) -> None:
     """Every mount whose path starts with ``prefix`` (Secret volumes, overlay root filesystems,
     netns bind mounts), innermost first."""
@@ -438,10 +520,10 @@ def _healthy(url: str) -> bool:
         return r.status == 200
 
 
-def _containerd_config(base: Path, socket: Path, cni_bin: str, net_d: Path) -> str:
+def _containerd_config(base: Path, root: Path, socket: Path, cni_bin: str, net_d: Path) -> str:
     return f"""\
 version = 2
-root = "{base / 'containerd' / 'root'}"
+root = "{root}"
 state = "{base / 'containerd' / 'state'}"
 oom_score = 0
 

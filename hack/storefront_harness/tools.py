@@ -9,13 +9,17 @@ from pathlib import Path
 from .errors import ComponentError
 
 
+def cache_dir() -> Path:
+    """The cache hack/build-tools.sh builds into (``STOREFRONT_TOOLS_CACHE`` moves it)."""
+    return Path(os.environ.get("STOREFRONT_TOOLS_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "storefront-tools"))
+
+
 def tools_dir() -> Path:
     explicit = os.environ.get("STOREFRONT_TOOLS_BIN")
     if explicit:
         return Path(explicit)
-    cache = os.environ.get("STOREFRONT_TOOLS_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "storefront-tools")
-    return Path(cache) / "bin"
+    return cache_dir() / "bin"
 
 
 def tool(name: str) -> str:
