@@ -170,7 +170,7 @@ def _section(ctx: Context, orders: int, events: int, with_outbox: list[float], w
                  "the relay's poll (0.2 s when idle), XADD, XREADGROUP, the handler's transaction, the delivery "
                  "loop's claim and the request.")
     section.note("The burst's own queueing counts in the latency: events created at the start of a burst wait "
-                 "behind the others; the p50 of a lone event is about the relay's poll interval.")
+                 "behind the others, and events/s cannot exceed the rate at which the burst places orders.")
     return section
 
 
