@@ -152,6 +152,7 @@ def test_require_approval_holds_even_a_safe_plan_and_allow_runs_anything(kube, n
 
 
 def test_post_deployment_revisions_run_only_after_the_old_pods_are_gone(kube, namespace):
+    """Of the API and of the worker: both Deployments run the migrated image first."""
     _upgrade_planned(kube, namespace, _plan(SAFE, CONTRACT))
     name, job = _job(kube, namespace)
     assert _command(job) == ["migrate", "--pre-deployment"], "the contract step is post-deployment: no approval needed"
@@ -168,12 +169,21 @@ def test_post_deployment_revisions_run_only_after_the_old_pods_are_gone(kube, na
     assert "0005_drop_note_later" in condition(sf, "MigrationsSucceeded")["message"]
     assert not [j for j in kube.list("Job", namespace) if "-postmig-" in j["metadata"]["name"]]
 
-    make_deployment_available(kube, namespace, "shop")
+    # The API is rolled out, its old pods gone; the worker's rollout is not done: still waiting.
+    make_deployment_available(kube, namespace, "shop", with_worker=False)
 
-    def old_pods_gone():
-        pods = kube.list("Pod", namespace, label_selector="app.kubernetes.io/component=api")
+    def old_pods_gone(component):
+        pods = kube.list("Pod", namespace, label_selector=f"app.kubernetes.io/component={component}")
         return all(p["spec"]["containers"][0]["image"] == NEW for p in pods)
-    wait_for(old_pods_gone, 60, interval=0.5, message="the old pods to go")
+    wait_for(lambda: old_pods_gone("api"), 60, interval=0.5, message="the old API pods to go")
+    reconcile(kube, namespace, "shop", SETTINGS)
+    sf = kube.get("Storefront", namespace, "shop")
+    assert condition(sf, "MigrationsSucceeded")["reason"] == "PostDeploymentPending"
+    assert "shop-worker" in condition(sf, "MigrationsSucceeded")["message"]
+    assert not [j for j in kube.list("Job", namespace) if "-postmig-" in j["metadata"]["name"]]
+
+    make_deployment_available(kube, namespace, "shop-worker", with_worker=False)
+    wait_for(lambda: old_pods_gone("worker"), 60, interval=0.5, message="the old worker pods to go")
     reconcile(kube, namespace, "shop", SETTINGS)
     name, job = _job(kube, namespace)
     assert "-postmig-" in name and _command(job) == ["migrate"]
