@@ -6,11 +6,13 @@
 #   storefront-operator:$TAG                        the operator (operator/Dockerfile)
 #   storefront-postgresql:15, storefront-redis:7    the chart's development datastores (images/)
 #   storefront-pause:3.10                           the pod sandbox, from Kubernetes's pause.c
+#   storefront-traefik:$TRAEFIK_VERSION             the Ingress controller (charts/ingress-traefik)
 #   storefront-app:$TAG-<name>                      each tests/e2e/images/<name>/Dockerfile
 #
 # Everything is FROM the Debian bookworm base that hack/lib/images.sh makes with debootstrap
 # (the pause image's final stage is FROM scratch); packages come from Debian's archive and
-# PyPI, pause.c from the k8s.io/kubernetes Go module at K8S_VERSION (hack/tools.env).
+# PyPI, pause.c from the k8s.io/kubernetes Go module at K8S_VERSION (hack/tools.env), the
+# traefik binary from hack/build-tools.sh's ingress group (cached by TRAEFIK_VERSION).
 #
 # Needs root, debootstrap, Debian's docker.io and Go. Starts dockerd when none runs (no
 # iptables rules, no bridge) and stops it at exit. Logs go to stderr; the last line of stdout
@@ -35,6 +37,7 @@ LOG_TAG=node-images
 source hack/lib/images.sh
 # shellcheck source=hack/tools.env
 source hack/tools.env
+TRAEFIK_IMAGE="storefront-traefik:$TRAEFIK_VERSION"
 
 cleanup() {
   local status=$?
@@ -51,7 +54,7 @@ done
 e2e_list=""
 for name in "${e2e_names[@]}"; do e2e_list+=", storefront-app:$TAG-$name"; done
 log "building storefront-app:$TAG(-dev), storefront-operator:$TAG, $POSTGRES_IMAGE, $REDIS_IMAGE," \
-    "$PAUSE_IMAGE$e2e_list into one archive; the first build (debootstrap, Debian packages, PyPI)" \
+    "$PAUSE_IMAGE, $TRAEFIK_IMAGE$e2e_list into one archive; the first build (debootstrap, Debian packages, PyPI)" \
     "takes about 6 minutes on 2 cores, an unchanged rebuild about 15 s"
 
 images_require_host_tools
@@ -87,6 +90,17 @@ images_build "$PAUSE_IMAGE" --build-arg "BASE_IMAGE=$BASE_IMAGE" \
   --build-arg "PAUSE_VERSION=v${pause_version:-unknown}-k8s-$K8S_VERSION" \
   -f images/pause/Dockerfile "$WORK/pause"
 
+# --- the Ingress controller ----------------------------------------------------------------
+# Its binary from the tools cache: built there once per TRAEFIK_VERSION (`hack/setup.sh all`
+# does it before any test), afterwards only linked.
+tools_bin=$(hack/build-tools.sh ingress 2>"$WORK/build-tools.log" | tail -1) \
+  || { tail_log "$WORK/build-tools.log"; die "building traefik $TRAEFIK_VERSION failed"; }
+mkdir -p "$WORK/traefik"
+cp "$(readlink -f "$tools_bin/traefik")" "$WORK/traefik/traefik"
+chmod 0755 "$WORK/traefik/traefik"
+images_build "$TRAEFIK_IMAGE" --build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "TRAEFIK_VERSION=$TRAEFIK_VERSION" \
+  -f images/traefik/Dockerfile "$WORK/traefik"
+
 # --- test images ---------------------------------------------------------------------------
 for name in "${e2e_names[@]}"; do
   images_build "storefront-app:$TAG-$name" --build-arg "APP_IMAGE=storefront-app:$TAG" \
@@ -95,7 +109,7 @@ done
 
 # --- the archive ---------------------------------------------------------------------------
 images=("storefront-app:$TAG" "storefront-app:$TAG-dev" "storefront-operator:$TAG"
-        "$POSTGRES_IMAGE" "$REDIS_IMAGE" "$PAUSE_IMAGE")
+        "$POSTGRES_IMAGE" "$REDIS_IMAGE" "$PAUSE_IMAGE" "$TRAEFIK_IMAGE")
 for name in "${e2e_names[@]}"; do images+=("storefront-app:$TAG-$name"); done
 ids=""
 for image in "${images[@]}"; do

@@ -4,6 +4,7 @@
 # rebuilt. Arguments name the groups to build (default: all of them):
 #   control-plane  etcd, kube-apiserver, kube-controller-manager, kubectl
 #   node           kube-scheduler, kubelet, kube-proxy, CoreDNS, metrics-server
+#   ingress        Traefik, the Ingress controller of the node's image (charts/ingress-traefik)
 #   helm, kind
 #
 # Prints the cache's bin directory on the last line of stdout.
@@ -63,10 +64,10 @@ k8s_ldflags() {
 }
 
 groups=("$@")
-[ ${#groups[@]} -gt 0 ] || groups=(control-plane node helm kind)
+[ ${#groups[@]} -gt 0 ] || groups=(control-plane node ingress helm kind)
 wants() { local g; for g in "${groups[@]}"; do [ "$g" = "$1" ] && return 0; done; return 1; }
 for g in "${groups[@]}"; do
-  case "$g" in control-plane|node|helm|kind) ;; *) log "unknown group: $g"; exit 2 ;; esac
+  case "$g" in control-plane|node|ingress|helm|kind) ;; *) log "unknown group: $g"; exit 2 ;; esac
 done
 
 k8s_tools=()
@@ -117,10 +118,26 @@ if wants node; then
     "-X sigs.k8s.io/metrics-server/pkg/version.gitVersion=$METRICS_SERVER_VERSION"
 fi
 
+# Traefik's go.mod replaces modules (one with a ./pkg path inside the module), so it is built in
+# its own module directory, with its own go.sum: nothing is resolved beyond what it pins. Its
+# cloud SDKs make it the longest build of all (over an hour with a cold Go build cache on two
+# cores shared with other builds); cached by version afterwards.
+if wants ingress && ! have traefik "$TRAEFIK_VERSION"; then
+  log "building traefik $TRAEFIK_VERSION (github.com/traefik/traefik/v3: the longest build here, over an hour on a busy two-core machine)"
+  traefik_dir=$(go mod download -json "github.com/traefik/traefik/v3@$TRAEFIK_VERSION" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  mkdir -p "$cache_root/traefik-$TRAEFIK_VERSION"
+  (cd "$traefik_dir" && GOFLAGS=-mod=readonly go build -trimpath \
+    -ldflags "-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=$TRAEFIK_VERSION" \
+    -o "$cache_root/traefik-$TRAEFIK_VERSION/traefik.tmp" ./cmd/traefik)
+  mv "$cache_root/traefik-$TRAEFIK_VERSION/traefik.tmp" "$cache_root/traefik-$TRAEFIK_VERSION/traefik"
+fi
+
 for t in "${k8s_tools[@]}"; do link_bin "$t" "$K8S_VERSION"; done
 wants control-plane && link_bin etcd "$ETCD_VERSION"
 wants helm && link_bin helm "$HELM_VERSION"
 wants kind && link_bin kind "$KIND_VERSION"
+wants ingress && link_bin traefik "$TRAEFIK_VERSION"
 if wants node; then
   link_bin coredns "$COREDNS_VERSION"
   link_bin metrics-server "$METRICS_SERVER_VERSION"

@@ -14,6 +14,7 @@ from storefront_harness.tools import tool
 REPO = Path(__file__).resolve().parents[2]
 OPERATOR_CHART = REPO / "charts" / "storefront-operator"
 PLATFORM_CHART = REPO / "charts" / "storefront"
+INGRESS_CHART = REPO / "charts" / "ingress-traefik"
 PRODUCTION_VALUES = PLATFORM_CHART / "values-production.yaml"
 LOCAL_VALUES = PLATFORM_CHART / "values-local.yaml"
 CRD_DIR = OPERATOR_CHART / "crds"

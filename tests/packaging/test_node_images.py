@@ -27,7 +27,7 @@ def _id(path: Path) -> str:
 
 
 def test_there_are_node_and_test_images() -> None:
-    assert {p.parent.name for p in NODE_DOCKERFILES} == {"postgresql", "redis", "pause"}
+    assert {p.parent.name for p in NODE_DOCKERFILES} == {"postgresql", "redis", "pause", "traefik"}
     assert BROKEN / "Dockerfile" in E2E_DOCKERFILES
 
 

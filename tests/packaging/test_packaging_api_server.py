@@ -9,7 +9,15 @@ import uuid
 
 import pytest
 import yaml
-from packaging_support import OPERATOR_CHART, PLATFORM_CHART, PRODUCTION_VALUES, as_bare_pod, helm, render
+from packaging_support import (
+    INGRESS_CHART,
+    OPERATOR_CHART,
+    PLATFORM_CHART,
+    PRODUCTION_VALUES,
+    as_bare_pod,
+    helm,
+    render,
+)
 
 from storefront_harness import ControlPlane
 from storefront_harness.polling import wait_for
@@ -23,8 +31,9 @@ RENDERINGS = [
     (OPERATOR_CHART, ("--set", "replicaCount=2", "--set", "serviceMonitor.enabled=true")),
     (PLATFORM_CHART, ()),
     (PLATFORM_CHART, ("-f", str(PRODUCTION_VALUES))),
+    (INGRESS_CHART, ()),
 ]
-RENDERING_IDS = ["operator", "operator-ha", "platform", "platform-production"]
+RENDERING_IDS = ["operator", "operator-ha", "platform", "platform-production", "ingress"]
 
 
 def _restricted_namespace(plane: ControlPlane) -> str:

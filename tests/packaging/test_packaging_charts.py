@@ -9,6 +9,7 @@ import pytest
 import yaml
 from packaging_support import (
     CRD_DIR,
+    INGRESS_CHART,
     LOCAL_VALUES,
     OPERATOR_CHART,
     PLATFORM_CHART,
@@ -32,7 +33,10 @@ STANDARD_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.
     (PLATFORM_CHART, ()),
     (PLATFORM_CHART, ("-f", str(PRODUCTION_VALUES))),
     (PLATFORM_CHART, ("-f", str(LOCAL_VALUES))),
-], ids=["operator", "operator-namespaced", "platform", "platform-production", "platform-local"])
+    (INGRESS_CHART, ()),
+    (INGRESS_CHART, ("--set", "watchNamespaces={shop,shop-eu}", "--set", "service.nodePort=30080")),
+], ids=["operator", "operator-namespaced", "platform", "platform-production", "platform-local", "ingress",
+        "ingress-namespaced"])
 def test_helm_lint_is_clean(chart, extra) -> None:
     result = helm("lint", "--strict", str(chart), *extra, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -45,13 +49,14 @@ def test_helm_lint_is_clean(chart, extra) -> None:
     (PLATFORM_CHART, ()),
     (PLATFORM_CHART, ("-f", str(PRODUCTION_VALUES))),
     (PLATFORM_CHART, ("-f", str(LOCAL_VALUES))),
-], ids=["operator", "platform", "platform-production", "platform-local"])
+    (INGRESS_CHART, ()),
+], ids=["operator", "platform", "platform-production", "platform-local", "ingress"])
 def test_every_object_has_standard_labels_and_a_namespace(chart, extra) -> None:
     for doc in render(chart, "sf", "shop", *extra):
         labels = doc["metadata"].get("labels", {})
         missing = [label for label in STANDARD_LABELS if label not in labels]
         assert not missing, f"{doc['kind']}/{doc['metadata']['name']} lacks {missing}"
-        if doc["kind"] not in ("ClusterKopfPeering", "ClusterRole", "ClusterRoleBinding"):
+        if doc["kind"] not in ("ClusterKopfPeering", "ClusterRole", "ClusterRoleBinding", "IngressClass"):
             assert doc["metadata"].get("namespace") == "shop", f"{doc['kind']}/{doc['metadata']['name']}"
 
 
@@ -60,7 +65,8 @@ def test_every_object_has_standard_labels_and_a_namespace(chart, extra) -> None:
     (PLATFORM_CHART, ()),
     (PLATFORM_CHART, ("-f", str(PRODUCTION_VALUES))),
     (PLATFORM_CHART, ("-f", str(LOCAL_VALUES))),
-], ids=["operator", "platform", "platform-production", "platform-local"])
+    (INGRESS_CHART, ()),
+], ids=["operator", "platform", "platform-production", "platform-local", "ingress"])
 def test_every_pod_is_restricted_non_root_and_bounded(chart, extra) -> None:
     specs = pod_specs(render(chart, "sf", "shop", *extra))
     assert specs
@@ -182,7 +188,7 @@ def test_platform_development_render_wires_the_storefront_to_its_datastores() ->
     redis_secret = one(docs, "Secret", spec["redis"]["secretRef"]["name"])
     assert re.fullmatch(r"[A-Za-z0-9]{32}", _secret_value(redis_secret, "password"))
 
-    assert spec["ingress"] == {"host": "storefront.localhost", "className": "nginx"}
+    assert spec["ingress"] == {"host": "storefront.localhost", "className": "traefik"}
     assert {p["metadata"]["name"] for p in by_kind(docs, "NetworkPolicy")} == {
         "storefront-postgresql", "storefront-redis", "storefront-test"}
 
@@ -321,3 +327,49 @@ def test_crd_in_the_chart_and_in_k8s_are_the_same() -> None:
     assert "storefronts.platform.storefront.dev.yaml" in chart_files
     for name in chart_files:
         assert (CRD_DIR / name).read_text() == (REPO / "k8s" / "crds" / name).read_text(), name
+
+
+def _tools_env(name: str) -> str:
+    line = next(line for line in (REPO / "hack" / "tools.env").read_text().splitlines() if line.startswith(f"{name}="))
+    return line.split("=", 1)[1].strip()
+
+
+def test_ingress_chart_runs_the_locally_built_traefik_for_the_platform_chart_class() -> None:
+    """The controller's image is the one hack/build-node-images.sh tags from TRAEFIK_VERSION; its
+    IngressClass is the one the platform chart names; it never calls home."""
+    version = _tools_env("TRAEFIK_VERSION")
+    chart = yaml.safe_load((INGRESS_CHART / "Chart.yaml").read_text())
+    assert chart["appVersion"] == version
+    docs = render(INGRESS_CHART, "ingress-traefik", "ingress")
+    container = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == f"storefront-traefik:{version}"
+    assert {"--global.checkNewVersion=false", "--global.sendAnonymousUsage=false",
+            "--providers.kubernetesIngress=true"} <= set(container["args"])
+    ingress_class = one(docs, "IngressClass")
+    assert ingress_class["spec"]["controller"] == "traefik.io/ingress-controller"
+    platform_values = yaml.safe_load((PLATFORM_CHART / "values.yaml").read_text())
+    assert ingress_class["metadata"]["name"] == platform_values["ingress"]["className"] == "traefik"
+    assert f"kind load docker-image storefront-traefik:{version}" in (REPO / "docs" / "kind.md").read_text()
+
+
+def test_ingress_chart_rbac_only_reads_and_secrets_only_in_watched_namespaces() -> None:
+    for extra, namespaced in (((), False), (("--set", "watchNamespaces={shop,shop-eu}"), True)):
+        docs = render(INGRESS_CHART, "ingress-traefik", "ingress", *extra)
+        roles = by_kind(docs, "ClusterRole") + by_kind(docs, "Role")
+        assert roles
+        for role in roles:
+            for rule in role["rules"]:
+                assert set(rule["verbs"]) <= {"get", "list", "watch"}, rule
+        granted = {r for role in roles for rule in role["rules"] for r in rule["resources"]}
+        assert granted == {"ingressclasses", "nodes", "ingresses", "services", "secrets", "endpointslices"}
+        routes = next(r for r in roles if "secrets" in {x for rule in r["rules"] for x in rule["resources"]})
+        bound = [b for b in by_kind(docs, "ClusterRoleBinding") + by_kind(docs, "RoleBinding")
+                 if b["roleRef"]["name"] == routes["metadata"]["name"]]
+        if namespaced:
+            # Namespaced reads through RoleBindings in the watched namespaces only.
+            assert sorted((b["kind"], b["metadata"]["namespace"]) for b in bound) == [
+                ("RoleBinding", "shop"), ("RoleBinding", "shop-eu")]
+            args = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+            assert "--providers.kubernetesIngress.namespaces=shop,shop-eu" in args
+        else:
+            assert [b["kind"] for b in bound] == ["ClusterRoleBinding"]

@@ -161,14 +161,17 @@ def test_port_forward_targets_the_api_service_the_operator_creates() -> None:
     assert forward["localPort"] == 8000
 
 
-def test_kind_config_maps_the_ingress_ports_and_labels_the_node() -> None:
+def test_kind_config_maps_the_ingress_controller_node_port_to_port_80() -> None:
     config = yaml.safe_load(KIND_CONFIG.read_text())
     assert config["kind"] == "Cluster" and config["apiVersion"] == "kind.x-k8s.io/v1alpha4"
     (node,) = config["nodes"]
     assert node["role"] == "control-plane"
-    assert node["labels"] == {"ingress-ready": "true"}
-    mapped = {(m["containerPort"], m["hostPort"]) for m in node["extraPortMappings"]}
-    assert mapped == {(80, 80), (443, 443)}
+    mapped = {(m["containerPort"], m["hostPort"], m["listenAddress"]) for m in node["extraPortMappings"]}
+    assert mapped == {(30080, 80, "127.0.0.1")}
+    # The docs install Traefik's Service on that node port, serving the class the chart names.
+    doc = (REPO / "docs" / "kind.md").read_text()
+    assert "--set service.nodePort=30080" in doc
+    assert _release("storefront")["setValues"]["ingress.className"] == "traefik"
 
 
 def _kind_decodes(config_path: Path) -> str:
