@@ -3,6 +3,14 @@
 Writes and anything read in order to write go to the primary (``get_session``). Catalog reads
 that may lag a little use ``read_session``: the replica when one is configured and reachable,
 else the primary, so a replica outage costs read capacity, never availability.
+
+Round trips are what a request pays for most, so none is spent on bookkeeping:
+
+- No pre-ping per checkout (it cost BEGIN, a ping and ROLLBACK). A connection the server closed
+  (a restart, an idle timeout) is noticed locally at checkout and replaced before use; one that
+  breaks in use fails that request with a 503 and makes the pool replace all connections as old.
+- A GET or HEAD request's session runs without a transaction (autocommit): a read needs no
+  BEGIN and no ROLLBACK. What such a request writes (an API key's last use) is one statement.
 """
 
 from __future__ import annotations
@@ -12,8 +20,10 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import event
+from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from starlette.requests import Request
 
 from app.core.config import Settings
 from app.core.metrics import REPLICA_FALLBACKS
@@ -25,31 +35,44 @@ REPLICA_RETRY_SECONDS = 5.0
 
 _engine: AsyncEngine | None = None
 _sessionmaker: async_sessionmaker[AsyncSession] | None = None
+_autocommit_sessionmaker: async_sessionmaker[AsyncSession] | None = None
 _read_engine: AsyncEngine | None = None
 _read_sessionmaker: async_sessionmaker[AsyncSession] | None = None
 _replica_skipped_until = 0.0
 
 
 def _create_engine(url: str, settings: Settings) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
         pool_timeout=settings.database_pool_timeout_seconds,
-        pool_pre_ping=True,
         connect_args={
             "timeout": settings.database_connect_timeout_seconds,
             "command_timeout": settings.database_statement_timeout_ms / 1000,
             "server_settings": {"statement_timeout": str(settings.database_statement_timeout_ms)},
         },
     )
+    event.listen(engine.sync_engine, "checkout", _refuse_closed_connection)
+    return engine
+
+
+def _refuse_closed_connection(dbapi_connection, connection_record, connection_proxy) -> None:
+    """The pool's checkout hook: a connection whose socket the server closed is discarded and
+    the pool retries with a fresh one (SQLAlchemy's DisconnectionError protocol). A local check,
+    no round trip."""
+    if dbapi_connection.driver_connection.is_closed():
+        raise DisconnectionError("connection closed by the server")
 
 
 def init_engine(settings: Settings) -> AsyncEngine:
     """Creates the engines; returns the primary's (instrument ``engines()`` for all of them)."""
-    global _engine, _sessionmaker, _read_engine, _read_sessionmaker, _replica_skipped_until
+    global _engine, _sessionmaker, _autocommit_sessionmaker, _read_engine, _read_sessionmaker, _replica_skipped_until
     _engine = _create_engine(settings.database_url.get_secret_value(), settings)
     _sessionmaker = async_sessionmaker(_engine, expire_on_commit=False)
+    # Same pool; a connection checked out through it runs in autocommit and is reset on return.
+    _autocommit_sessionmaker = async_sessionmaker(_engine.execution_options(isolation_level="AUTOCOMMIT"),
+                                                  expire_on_commit=False)
     _read_engine = _read_sessionmaker = None
     _replica_skipped_until = 0.0
     if settings.database_read_url is not None:
@@ -83,15 +106,22 @@ def get_sessionmaker() -> async_sessionmaker[AsyncSession]:
 
 
 async def dispose_engine() -> None:
-    global _engine, _sessionmaker, _read_engine, _read_sessionmaker
+    global _engine, _sessionmaker, _autocommit_sessionmaker, _read_engine, _read_sessionmaker
     for engine in engines():
         await engine.dispose()
-    _engine = _sessionmaker = _read_engine = _read_sessionmaker = None
+    _engine = _sessionmaker = _autocommit_sessionmaker = _read_engine = _read_sessionmaker = None
 
 
-async def get_session() -> AsyncIterator[AsyncSession]:
-    """FastAPI dependency: one session per request, rolled back if the handler raises."""
-    async with get_sessionmaker()() as session:
+READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """FastAPI dependency: one session per request, rolled back if the handler raises; for a
+    GET or HEAD request, one without a transaction (see the module's docstring)."""
+    maker = _autocommit_sessionmaker if request.method in READ_ONLY_METHODS else _sessionmaker
+    if maker is None:
+        raise RuntimeError("database engine not initialised")
+    async with maker() as session:
         yield session
 
 
