@@ -4,6 +4,12 @@ Verification never trusts the token's header for the algorithm: the kid selects 
 the key's own algorithm is the only one accepted. Each type has its own ``typ`` header and
 ``token_use`` claim, and is validated only as that type, so an MFA token is never an access
 token and vice versa. Refresh tokens are opaque and never JWTs, so no JWT check accepts one.
+
+A client presents the same access token for up to its whole lifetime, so a token that passed
+every check is remembered (the exact string, for the keyset it was verified with): presented
+again, only its time claims are checked anew, and the signature check and the parsing are
+skipped. A changed keyset (rotation, a key removed) forgets every remembered token, so a
+token of a removed key is refused at once. Failures are never remembered.
 """
 
 from __future__ import annotations
@@ -17,9 +23,11 @@ from typing import Any
 import jwt
 
 from app.core.errors import ServiceUnavailable, Unauthorized
-from app.core.security.keys import SUPPORTED_ALGS, KeyManager, KeysetError
+from app.core.security.keys import SUPPORTED_ALGS, KeyManager, Keyset, KeysetError
 
 REQUIRED_CLAIMS = ["iss", "aud", "sub", "exp", "nbf", "iat", "jti", "token_use"]
+# Verified tokens remembered per process; the oldest goes first beyond this.
+VERIFIED_CACHE_SIZE = 4096
 
 
 class TokenType(enum.Enum):
@@ -44,6 +52,8 @@ class TokenService:
     def __init__(self, keys: KeyManager, policy: TokenPolicy):
         self.keys = keys
         self.policy = policy
+        self._verified: dict[tuple[TokenType, str], dict[str, Any]] = {}
+        self._verified_keyset: Keyset | None = None
 
     def _ttl(self, token_type: TokenType) -> int:
         return self.policy.access_ttl if token_type is TokenType.ACCESS else self.policy.mfa_ttl
@@ -73,6 +83,33 @@ class TokenService:
     def verify(self, token: str, token_type: TokenType) -> dict[str, Any]:
         """Claims of a valid token of exactly this type; anything else is Unauthorized."""
         try:
+            keyset = self.keys.keyset
+        except KeysetError:
+            raise Unauthorized("signing keys unavailable") from None
+        if keyset is not self._verified_keyset:
+            self._verified.clear()
+            self._verified_keyset = keyset
+        claims = self._verified.get((token_type, token))
+        if claims is None:
+            claims = self._verify_signed(token, token_type, keyset)
+            if len(self._verified) >= VERIFIED_CACHE_SIZE:
+                del self._verified[next(iter(self._verified))]
+            self._verified[(token_type, token)] = claims
+        self._check_times(claims)
+        return dict(claims)
+
+    def _check_times(self, claims: dict[str, Any]) -> None:
+        """exp, nbf and iat against the clock now (the signature check did so at its time)."""
+        now, leeway = time.time(), self.policy.leeway
+        if claims["exp"] <= now - leeway:
+            raise Unauthorized("token expired")
+        if claims["nbf"] > now + leeway:
+            raise Unauthorized("invalid token")
+        if claims["iat"] > now + leeway:
+            raise Unauthorized("token issued in the future")
+
+    def _verify_signed(self, token: str, token_type: TokenType, keyset: Keyset) -> dict[str, Any]:
+        try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
             raise Unauthorized("malformed token") from None
@@ -83,10 +120,7 @@ class TokenService:
             raise Unauthorized(f"not an {token_type.use} token")
         if not isinstance(kid, str):
             raise Unauthorized("token has no key id")
-        try:
-            key = self.keys.verification_key(kid)
-        except KeysetError:
-            raise Unauthorized("signing keys unavailable") from None
+        key = keyset.keys.get(kid)
         if key is None:
             raise Unauthorized("token signed by an unknown key")
         if alg != key.alg:
@@ -108,6 +142,6 @@ class TokenService:
             raise Unauthorized("invalid token") from None
         if claims.get("token_use") != token_type.use:
             raise Unauthorized(f"not an {token_type.use} token")
-        if claims["iat"] > time.time() + self.policy.leeway:
-            raise Unauthorized("token issued in the future")
+        if not all(isinstance(claims[c], (int, float)) for c in ("exp", "nbf", "iat")):
+            raise Unauthorized("invalid token")
         return claims
