@@ -65,7 +65,7 @@ async def list_orders(
 
 @router.get("/{order_id}", response_model=OrderOut, summary="One order", responses=problem_responses(401, 403, 404, 422))
 async def get_order(order_id: uuid.UUID, session: Session, principal: User) -> OrderOut:
-    return OrderOut.model_validate(await service.get_order(session, order_id, _viewer(principal)))
+    return await service.read_order(session, order_id, _viewer(principal))
 
 
 @router.post("/{order_id}/cancel", response_model=OrderOut, summary="Cancel an order (returns its stock once)",

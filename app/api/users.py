@@ -21,7 +21,7 @@ def _out(identity, user) -> UserOut:
 
 @router.get("/me", response_model=UserOut, summary="The caller's profile", responses=problem_responses(401, 403))
 async def get_me(principal: CurrentUser, session: SessionDep, identity: IdentityDep) -> UserOut:
-    return _out(identity, await user_service.get_user(session, principal.user_id))
+    return UserOut(**(await user_service.get_profile(session, identity.security, principal.user_id)).__dict__)
 
 
 @router.patch("/me", response_model=UserOut,

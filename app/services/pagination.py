@@ -40,13 +40,18 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
                             errors=[{"field": "query.cursor", "message": "invalid cursor", "type": "value_error"}]) from exc
 
 
+def keyset_filter(stmt: Select[Any], model: Any, cursor: str | None) -> Select[Any]:
+    """``stmt`` restricted to the rows after ``cursor`` (newest first by created_at, id)."""
+    if not cursor:
+        return stmt
+    created_at, last_id = decode_cursor(cursor)
+    return stmt.where(tuple_(model.created_at, model.id) < tuple_(created_at, last_id))
+
+
 async def keyset_page(session: AsyncSession, stmt: Select[Any], model: Any, out: type[Out], *,
                       limit: int, cursor: str | None) -> Page[Out]:
     """One page of ``stmt``'s rows, newest first, after ``cursor``; ``model`` has created_at and id."""
-    stmt = stmt.order_by(model.created_at.desc(), model.id.desc()).limit(limit + 1)
-    if cursor:
-        created_at, last_id = decode_cursor(cursor)
-        stmt = stmt.where(tuple_(model.created_at, model.id) < tuple_(created_at, last_id))
+    stmt = keyset_filter(stmt, model, cursor).order_by(model.created_at.desc(), model.id.desc()).limit(limit + 1)
     rows = list((await session.scalars(stmt)).all())
     more = len(rows) > limit
     rows = rows[:limit]

@@ -8,7 +8,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Row, and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,7 +35,8 @@ class UserView:
     created_at: dt.datetime
 
 
-def view(security: Security, user: User) -> UserView:
+def view(security: Security, user: User | Row) -> UserView:
+    """From the ORM object or from a row of PROFILE_COLUMNS."""
     cipher = security.cipher
     return UserView(
         id=user.id,
@@ -102,6 +103,19 @@ async def ensure_admin(session: AsyncSession, security: Security, email: str, pa
         created = False
     await session.commit()
     return user, created
+
+
+# What a response shows of a user (see view): no password hash, no MFA secrets.
+PROFILE_COLUMNS = (User.id, User.email_ciphertext, User.name_ciphertext, User.role, User.is_active,
+                   User.mfa_enabled, User.created_at)
+
+
+async def get_profile(session: AsyncSession, security: Security, user_id: uuid.UUID) -> UserView:
+    """The user as a response shows it: one select of those columns, no ORM object."""
+    row = (await session.execute(select(*PROFILE_COLUMNS).where(User.id == user_id))).one_or_none()
+    if row is None:
+        raise NotFound("user not found")
+    return view(security, row)
 
 
 async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:
