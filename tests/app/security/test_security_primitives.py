@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import time
 
@@ -12,7 +13,7 @@ import pytest
 from app.core.errors import Unauthorized
 from app.core.security import totp
 from app.core.security.crypto import CryptoConfigError, DecryptionError, PiiCipher, decode_key
-from app.core.security.keys import KeyManager, generate_keyset, write_keyset
+from app.core.security.keys import KeyManager, generate_key, generate_keyset, write_keyset
 from app.core.security.tokens import TokenPolicy, TokenService, TokenType
 
 
@@ -94,6 +95,57 @@ def test_tokens_from_another_issuer_config_are_refused(tmp_path):
     theirs = TokenService(ours.keys, TokenPolicy("storefront", "other-api", 900, 300, 0))
     with pytest.raises(Unauthorized):
         theirs.verify(token, TokenType.ACCESS)
+
+
+def test_a_remembered_token_still_follows_the_keyset(tmp_path):
+    """Verified tokens are remembered per keyset: rotation keeps old tokens valid, a key that
+    leaves the keyset takes its remembered tokens with it at once."""
+    service = _tokens(tmp_path)
+    path = service.keys.path
+    first = json.loads(path.read_text())
+    old_token, _ = service.issue(TokenType.ACCESS, "user-1")
+    assert service.verify(old_token, TokenType.ACCESS)["sub"] == "user-1"
+
+    # Rotation: a new active key, the old one retired but still listed.
+    new_key = generate_key()
+    retired = {**first["keys"][0], "state": "retired"}
+    write_keyset(path, {"version": 1, "active_kid": new_key["kid"], "keys": [new_key, retired]})
+    new_token, _ = service.issue(TokenType.ACCESS, "user-2")
+    assert service.keys.signing_key().kid == new_key["kid"]
+    assert service.verify(old_token, TokenType.ACCESS)["sub"] == "user-1"
+    assert service.verify(new_token, TokenType.ACCESS)["sub"] == "user-2"
+
+    # Pruned: the old key's tokens are refused although they verified a moment ago.
+    write_keyset(path, {"version": 1, "active_kid": new_key["kid"], "keys": [new_key]})
+    with pytest.raises(Unauthorized, match="unknown key"):
+        service.verify(old_token, TokenType.ACCESS)
+    assert service.verify(new_token, TokenType.ACCESS)["sub"] == "user-2"
+
+
+def test_a_remembered_token_expires_on_time(tmp_path):
+    service = _tokens(tmp_path, access_ttl=1)
+    token, _ = service.issue(TokenType.ACCESS, "user-1")
+    exp = service.verify(token, TokenType.ACCESS)["exp"]
+    refused = None
+    deadline = time.monotonic() + 5
+    while refused is None and time.monotonic() < deadline:
+        try:
+            service.verify(token, TokenType.ACCESS)  # remembered: only the time claims are checked
+        except Unauthorized as exc:
+            refused = exc
+    assert refused is not None and refused.detail == "token expired"
+    assert time.time() >= exp
+
+
+def test_returned_claims_cannot_change_a_remembered_token(tmp_path):
+    service = _tokens(tmp_path)
+    token, _ = service.issue(TokenType.ACCESS, "user-1")
+    service.verify(token, TokenType.ACCESS)["sub"] = "someone-else"
+    assert service.verify(token, TokenType.ACCESS)["sub"] == "user-1"
+    tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    for _ in range(2):  # failures are not remembered either way
+        with pytest.raises(Unauthorized):
+            service.verify(tampered, TokenType.ACCESS)
 
 
 async def test_the_app_refuses_to_start_without_usable_pii_keys(tmp_path):

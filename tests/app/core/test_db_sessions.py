@@ -1,0 +1,64 @@
+"""Database sessions without bookkeeping round trips: no pre-ping (a connection the server closed
+is replaced at checkout, before any request uses it) and no transaction for GET requests."""
+
+from __future__ import annotations
+
+import time
+
+import asyncpg
+from sqlalchemy import text
+from starlette.requests import Request
+
+from app.core.db import get_session
+
+
+def _request(method: str) -> Request:
+    return Request({"type": "http", "method": method, "path": "/", "headers": [], "query_string": b""})
+
+
+async def _first_statement_ends_transaction(method: str) -> bool:
+    """In autocommit every statement is a transaction of its own, with an id of its own."""
+    sessions = get_session(_request(method))
+    session = await anext(sessions)
+    try:
+        ids = [(await session.execute(text("SELECT pg_current_xact_id()::text"))).scalar_one() for _ in range(2)]
+        return ids[0] != ids[1]
+    finally:
+        await sessions.aclose()
+
+
+async def test_get_requests_read_without_a_transaction_and_writes_keep_theirs(app):
+    assert await _first_statement_ends_transaction("GET") is True
+    assert await _first_statement_ends_transaction("HEAD") is True
+    assert await _first_statement_ends_transaction("POST") is False
+    assert await _first_statement_ends_transaction("PATCH") is False
+
+
+async def test_connections_the_server_closed_are_replaced_without_a_failed_request(client, api, postgres_server,
+                                                                                    database_name):
+    user = await api.user()
+    admin = await api.admin()
+    product = (await client.post("/products", json={"name": "Pooled", "price": 1, "stock": 5},
+                                 headers=admin.headers)).json()
+    for path in ("/users/me", "/orders"):
+        assert (await client.get(path, headers=user.headers)).status_code == 200
+
+    outside = await asyncpg.connect(postgres_server.url(database_name, driver="postgresql"))
+    try:
+        ended = await outside.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        assert ended >= 1, "the app kept no connection in its pool"
+        deadline = time.monotonic() + 10
+        while await outside.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                     "AND pid <> pg_backend_pid()") and time.monotonic() < deadline:
+            pass
+    finally:
+        await outside.close()
+
+    # Every pooled connection is dead; each request gets a fresh one, none fails.
+    for path in ("/users/me", "/orders"):
+        r = await client.get(path, headers=user.headers)
+        assert r.status_code == 200, r.text
+    r = await client.post("/orders", headers=user.headers, json={"items": [{"product_id": product["id"], "quantity": 1}]})
+    assert r.status_code == 201, r.text
