@@ -11,6 +11,10 @@ from redis.backoff import ExponentialBackoff
 from app.core.config import Settings
 
 RedisClient = Redis | RedisCluster
+# Connections per process (redis-py's default is 100). Every request in flight may need one at
+# the same moment (session check, rate-limit sync, cache); running out reads as an outage and
+# sends session checks to PostgreSQL, so the bound is far above the concurrency a worker serves.
+MAX_CONNECTIONS = 1000
 
 _client: RedisClient | None = None
 
@@ -47,7 +51,7 @@ def build_redis(settings: Settings) -> RedisClient:
     kwargs = {"password": password} if password else {}
     return Redis.from_url(
         settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=retry,
-        health_check_interval=30, **kwargs,
+        health_check_interval=30, max_connections=MAX_CONNECTIONS, **kwargs,
     )
 
 
