@@ -14,6 +14,7 @@ from bench.context import Context
 # name -> module; each module has HEADING and run(ctx) -> report.Section
 BENCHMARKS = {
     "reads": "bench.reads",
+    "auth-paths": "bench.auth_paths",
     "login": "bench.login",
     "orders": "bench.orders",
     "queue": "bench.queue",

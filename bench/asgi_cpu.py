@@ -16,7 +16,8 @@ import sys
 import time
 
 
-async def _measure(factory: str, path: str, token: str | None, requests: int, warmup: int) -> dict:
+async def _measure(factory: str, path: str, token: str | None, requests: int, warmup: int,
+                   method: str = "GET", body: bytes = b"") -> dict:
     import importlib
 
     from asgi_lifespan import LifespanManager
@@ -26,11 +27,13 @@ async def _measure(factory: str, path: str, token: str | None, requests: int, wa
     headers = [(b"host", b"bench")]
     if token:
         headers.append((b"authorization", f"Bearer {token}".encode()))
+    if body:
+        headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     raw_path, _, query = path.partition("?")
     statuses: dict[int, int] = {}
 
     async def one() -> None:
-        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
                  "scheme": "http", "path": raw_path, "raw_path": raw_path.encode(), "query_string": query.encode(),
                  "root_path": "", "headers": headers, "client": ("127.0.0.1", 40000), "server": ("127.0.0.1", 8000)}
         sent = False
@@ -39,7 +42,7 @@ async def _measure(factory: str, path: str, token: str | None, requests: int, wa
             nonlocal sent
             if not sent:
                 sent = True
-                return {"type": "http.request", "body": b"", "more_body": False}
+                return {"type": "http.request", "body": body, "more_body": False}
             await asyncio.sleep(3600)  # no disconnect while the response is produced
             return {"type": "http.disconnect"}
 
@@ -67,8 +70,11 @@ def main() -> int:
     parser.add_argument("--token")
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--warmup", type=int, default=300)
+    parser.add_argument("--method", default="GET")
+    parser.add_argument("--body", default="", help="JSON request body (sent with every request)")
     args = parser.parse_args()
-    result = asyncio.run(_measure(args.factory, args.path, args.token, args.requests, args.warmup))
+    result = asyncio.run(_measure(args.factory, args.path, args.token, args.requests, args.warmup,
+                                  args.method, args.body.encode()))
     print("\nBENCH-RESULT " + json.dumps(result), flush=True)  # the app's own logs share stdout
     return 0
 
@@ -78,7 +84,8 @@ if __name__ == "__main__":
 
 
 def measure(env: dict, *, factory: str = "bench.apps:storefront_app", path: str = "/products",
-            token: str | None = None, requests: int = 3000, drop: str = "", cwd: str | None = None) -> dict:
+            token: str | None = None, requests: int = 3000, drop: str = "", cwd: str | None = None,
+            method: str = "GET", body: str = "") -> dict:
     """Runs one measurement in a fresh process with the app's environment."""
     import subprocess
 
@@ -87,6 +94,8 @@ def measure(env: dict, *, factory: str = "bench.apps:storefront_app", path: str 
     args = [PY, "-m", "bench.asgi_cpu", "--factory", factory, "--path", path, "--requests", str(requests)]
     if token:
         args += ["--token", token]
+    if method != "GET" or body:
+        args += ["--method", method, "--body", body]
     out = subprocess.run(args, env={**env, "BENCH_DROP_MIDDLEWARE": drop}, cwd=cwd or ROOT, capture_output=True, text=True,
                          timeout=600)
     line = next((item for item in out.stdout.splitlines() if item.startswith("BENCH-RESULT ")), None)

@@ -1,6 +1,6 @@
 """Profiles the hot paths with pyinstrument: authenticated ``GET /products`` (the hottest),
-``GET /users/me`` (a read whose token is verified) and ``POST /auth/login`` (to see what a
-login costs besides argon2).
+the token-verified requests ``GET /users/me``, ``GET /orders/{id}``, ``GET /orders`` and
+``POST /orders``, and ``POST /auth/login`` (to see what a login costs besides argon2).
 
 ``python -m bench profile`` writes the reports into docs/BENCHMARKS.md. Real PostgreSQL and
 Redis from the harness; the app built by ``create_app`` from the same environment the other
@@ -26,7 +26,7 @@ from bench.services import ADMIN_EMAIL, Workdir
 HEADING = "Profile of the hot paths"
 
 
-async def _profile(token: str, email: str, reads: int, logins: int) -> dict:
+async def _profile(token: str, email: str, reads: int, logins: int, order_id: str, product_ids: list[str]) -> dict:
     from asgi_lifespan import LifespanManager
     from pyinstrument import Profiler
 
@@ -53,6 +53,19 @@ async def _profile(token: str, email: str, reads: int, logins: int) -> dict:
                 (await client.get("/users/me", headers=headers)).raise_for_status()
             profiler.stop()
             out["me"] = profiler.output_text(unicode=True, color=False, show_all=False)
+
+            orders = {"order": lambda i: client.get(f"/orders/{order_id}", headers=headers),
+                      "orders": lambda i: client.get("/orders?limit=20", headers=headers),
+                      "place": lambda i: client.post("/orders", headers=headers, json={
+                          "items": [{"product_id": product_ids[i % len(product_ids)], "quantity": 1}]})}
+            for name, request in orders.items():
+                (await request(0)).raise_for_status()
+                profiler = Profiler(interval=0.0005, async_mode="enabled")
+                profiler.start()
+                for i in range(reads // 4):
+                    (await request(i)).raise_for_status()
+                profiler.stop()
+                out[name] = profiler.output_text(unicode=True, color=False, show_all=False)
 
             body = {"email": email, "password": api.PASSWORD}
             (await client.post("/auth/login", json=body)).raise_for_status()
@@ -86,15 +99,19 @@ def run(ctx: Context) -> Section:
         server = work.server("bench.apps:storefront_app", ds.env, "app")
         with api.client(server.url) as http:
             admin = api.login(http, ADMIN_EMAIL, ds.admin_password)["access_token"]
-            for i in range(20):
-                api.create_product(http, admin, f"Profiled product {i:02d}", stock=100)
+            product_ids = [api.create_product(http, admin, f"Profiled product {i:02d}", stock=100_000)
+                           for i in range(20)]
             email = api.register(http)
             token = api.login(http, email, api.PASSWORD)["access_token"]
+            for product_id in product_ids:  # a page of 20 orders
+                r = http.post("/orders", headers=api.bearer(token), json={"items": [{"product_id": product_id, "quantity": 1}]})
+                r.raise_for_status()
+            order_id = r.json()["id"]
         server.stop()
         saved = dict(os.environ)
         os.environ.update(ds.env)
         try:
-            out = asyncio.run(_profile(token, email, reads, logins))
+            out = asyncio.run(_profile(token, email, reads, logins, order_id, product_ids))
         finally:
             os.environ.clear()
             os.environ.update(saved)
@@ -110,6 +127,11 @@ def run(ctx: Context) -> Section:
     section.note("Reports below: pyinstrument, wall time of the event-loop thread, library frames folded.")
     section.blocks.append((f"GET /products with a token, {reads} requests in a row:", _trim(out["reads"])))
     section.blocks.append((f"GET /users/me (token verified), {reads // 4} requests in a row:", _trim(out["me"])))
+    section.blocks.append((f"GET /orders/{{id}} (token verified), {reads // 4} requests in a row:", _trim(out["order"])))
+    section.blocks.append((f"GET /orders, a page of 20 (token verified), {reads // 4} requests in a row:",
+                           _trim(out["orders"])))
+    section.blocks.append((f"POST /orders, one line (token verified), {reads // 4} requests in a row:",
+                           _trim(out["place"])))
     section.blocks.append((f"POST /auth/login, {logins} requests in a row:", _trim(out["login"])))
     return section
 
