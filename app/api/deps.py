@@ -66,14 +66,8 @@ def _redis_or_none():
         return None
 
 
-async def get_identity(request: Request) -> Identity:
-    """Built once per security objects and Redis client, and async: FastAPI runs a plain ``def``
-    dependency in a worker thread, a thread hop on every authenticated request."""
-    security, redis = security_of(request), _redis_or_none()
-    identity: Identity | None = getattr(request.app.state, "identity", None)
-    if identity is None or identity.security is not security or identity.redis is not redis:
-        identity = request.app.state.identity = build_identity(security, redis)
-    return identity
+def get_identity(request: Request) -> Identity:
+    return build_identity(security_of(request), _redis_or_none())
 
 
 def client_ip(request: Request) -> str:
