@@ -6,6 +6,8 @@
 #   node           kube-scheduler, kubelet, kube-proxy, CoreDNS, metrics-server
 #   ingress        Traefik, the Ingress controller of the node's image (charts/ingress-traefik)
 #   helm, kind
+#   skaffold       the developer loop's skaffold (a large module: its build is the longest here)
+#   registry       the CNCF registry (distribution), which the developer loop pushes to on loopback
 #
 # Prints the cache's bin directory on the last line of stdout.
 set -euo pipefail
@@ -47,11 +49,29 @@ build_wrapped() {  # module version outdir ldflags pkg...
         printf 'replace %s => %s %s\n' "$m" "$m" "$STAGING_VERSION" >> go.mod
       done
     fi
+    if [ -n "${COPY_REPLACES:-}" ]; then
+      # replace and exclude directives act only in the main module: carry the module's own.
+      go mod download -json "$module@$version" > dl.json
+      python3 - "$(python3 -c 'import json; print(json.load(open("dl.json"))["GoMod"])')" >> go.mod <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+for kind in ("replace", "exclude"):
+    for block in re.findall(rf"^{kind}\s*\((.*?)^\)", text, re.M | re.S):
+        for line in block.splitlines():
+            line = line.split("//")[0].strip()
+            if line and not line.split("=>")[-1].strip().startswith("."):
+                print(f"{kind} {line}")
+    for line in re.findall(rf"^{kind}\s+([^(\s].*)$", text, re.M):
+        line = line.split("//")[0].strip()
+        if not line.split("=>")[-1].strip().startswith("."):
+            print(f"{kind} {line}")
+PY
+    fi
     for pkg in "$@"; do
       local name=${pkg##*/}
       log "building $name ($module $version)"
       mkdir -p "$outdir/$name-$version"
-      GOFLAGS=-mod=mod go build -trimpath -ldflags "$ldflags" -o "$outdir/$name-$version/$name.tmp" "$pkg"
+      GOFLAGS=-mod=mod go build -trimpath ${BUILD_TAGS:+-tags "$BUILD_TAGS"} -ldflags "$ldflags" -o "$outdir/$name-$version/$name.tmp" "$pkg"
       mv "$outdir/$name-$version/$name.tmp" "$outdir/$name-$version/$name"
     done
   )
@@ -64,10 +84,10 @@ k8s_ldflags() {
 }
 
 groups=("$@")
-[ ${#groups[@]} -gt 0 ] || groups=(control-plane node ingress helm kind)
+[ ${#groups[@]} -gt 0 ] || groups=(control-plane node ingress helm kind skaffold registry)
 wants() { local g; for g in "${groups[@]}"; do [ "$g" = "$1" ] && return 0; done; return 1; }
 for g in "${groups[@]}"; do
-  case "$g" in control-plane|node|ingress|helm|kind) ;; *) log "unknown group: $g"; exit 2 ;; esac
+  case "$g" in control-plane|node|ingress|helm|kind|skaffold|registry) ;; *) log "unknown group: $g"; exit 2 ;; esac
 done
 
 k8s_tools=()
@@ -110,6 +130,21 @@ if wants helm && ! have helm "$HELM_VERSION"; then
 fi
 wants kind && go_install kind sigs.k8s.io/kind "$KIND_VERSION"
 
+if wants skaffold && ! have skaffold "$SKAFFOLD_VERSION"; then
+  # skaffold's go.mod replaces and excludes modules (docker, viper, ...): the wrapper module
+  # carries those lines. Tags and version stamps as in its release Makefile (CGO off here).
+  log "building skaffold $SKAFFOLD_VERSION (a large module: on two cores with a cold Go build cache, the longest build here; once per version)"
+  start=$(date +%s)
+  COPY_REPLACES=1 BUILD_TAGS="timetzdata osusergo netgo static_build release" \
+    build_wrapped github.com/GoogleContainerTools/skaffold/v2 "$SKAFFOLD_VERSION" "$cache_root" \
+    "-s -w -X github.com/GoogleContainerTools/skaffold/v2/pkg/skaffold/version.version=$SKAFFOLD_VERSION" \
+    github.com/GoogleContainerTools/skaffold/v2/cmd/skaffold
+  log "skaffold $SKAFFOLD_VERSION built in $(( $(date +%s) - start ))s"
+fi
+
+wants registry && go_install registry github.com/distribution/distribution/v3/cmd/registry "$REGISTRY_VERSION" \
+  "-X github.com/distribution/distribution/v3/version.version=$REGISTRY_VERSION"
+
 if wants node; then
   # Cluster DNS and the resource metrics API (for the HPA), run by the harness beside the kubelet.
   go_install coredns github.com/coredns/coredns "$COREDNS_VERSION" \
@@ -138,6 +173,8 @@ wants control-plane && link_bin etcd "$ETCD_VERSION"
 wants helm && link_bin helm "$HELM_VERSION"
 wants kind && link_bin kind "$KIND_VERSION"
 wants ingress && link_bin traefik "$TRAEFIK_VERSION"
+wants skaffold && link_bin skaffold "$SKAFFOLD_VERSION"
+wants registry && link_bin registry "$REGISTRY_VERSION"
 if wants node; then
   link_bin coredns "$COREDNS_VERSION"
   link_bin metrics-server "$METRICS_SERVER_VERSION"
