@@ -6,7 +6,7 @@
 #   node           kube-scheduler, kubelet, kube-proxy, CoreDNS, metrics-server
 #   ingress        Traefik, the Ingress controller of the node's image (charts/ingress-traefik)
 #   helm, kind
-#   skaffold       the developer loop's skaffold (a large module: its build is the longest here)
+#   skaffold       the developer loop's skaffold (a large module: tens of minutes to build on two cores)
 #   registry       the CNCF registry (distribution), which the developer loop pushes to on loopback
 #
 # Prints the cache's bin directory on the last line of stdout.
@@ -133,7 +133,7 @@ wants kind && go_install kind sigs.k8s.io/kind "$KIND_VERSION"
 if wants skaffold && ! have skaffold "$SKAFFOLD_VERSION"; then
   # skaffold's go.mod replaces and excludes modules (docker, viper, ...): the wrapper module
   # carries those lines. Tags and version stamps as in its release Makefile (CGO off here).
-  log "building skaffold $SKAFFOLD_VERSION (a large module: on two cores with a cold Go build cache, the longest build here; once per version)"
+  log "building skaffold $SKAFFOLD_VERSION (a large module: tens of minutes on two cores with a cold Go build cache; once per version)"
   start=$(date +%s)
   COPY_REPLACES=1 BUILD_TAGS="timetzdata osusergo netgo static_build release" \
     build_wrapped github.com/GoogleContainerTools/skaffold/v2 "$SKAFFOLD_VERSION" "$cache_root" \
