@@ -63,7 +63,8 @@ def test_migrate_keyset_admin_and_serve(database_factory, redis_server, tmp_path
                               env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
+        # Importing the app is seconds of CPU; a busy machine stretches that to most of a minute.
+        deadline = time.monotonic() + 120
         while True:
             try:
                 if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
