@@ -1,6 +1,7 @@
 """Installing the platform on a harness cluster, as a platform team would: the operator's chart
 in a namespace that enforces Pod Security ``restricted``, then the platform chart (a
-``Storefront`` with its development PostgreSQL and Redis cluster) from the local images."""
+``Storefront`` with its development PostgreSQL and Redis cluster) from the local images, and
+the Ingress controller's chart (Traefik) in a restricted namespace of its own."""
 
 from __future__ import annotations
 
@@ -15,6 +16,11 @@ OPERATOR_CHART = REPO / "charts" / "storefront-operator"
 PLATFORM_CHART = REPO / "charts" / "storefront"
 LOCAL_VALUES = PLATFORM_CHART / "values-local.yaml"
 OPERATOR_NAMESPACE = "storefront-system"
+INGRESS_CHART = REPO / "charts" / "ingress-traefik"
+INGRESS_NAMESPACE = "ingress"
+INGRESS_RELEASE = "ingress-traefik"
+# The IngressClass that chart creates, which the platform chart's ingress.className names.
+INGRESS_CLASS = "traefik"
 # The tag hack/build-node-images.sh gives the app and operator images.
 LOCAL_TAG = "local"
 
@@ -48,3 +54,16 @@ def install_platform(cluster: Cluster, namespace: str, name: str = "storefront",
     restricted_namespace(cluster, namespace)
     files = [arg for path in (LOCAL_VALUES, *values) for arg in ("-f", str(path))]
     helm(cluster, "install", name, str(PLATFORM_CHART), "-n", namespace, *files, "--wait=false")
+
+
+def install_ingress(cluster: Cluster, *watch_namespaces: str, wait: bool = False) -> str:
+    """Traefik from the local image, serving the ``traefik`` IngressClass in ``watch_namespaces``
+    only, behind a NodePort on the node's address; returns the Service's name. Without ``wait``
+    it returns at once (its pod starts while the platform does)."""
+    restricted_namespace(cluster, INGRESS_NAMESPACE)
+    namespaces = "{" + ",".join(watch_namespaces) + "}"
+    helm(cluster, "install", INGRESS_RELEASE, str(INGRESS_CHART), "-n", INGRESS_NAMESPACE,
+         "--set", "image.pullPolicy=Never", "--set", f"ingressClass.name={INGRESS_CLASS}",
+         "--set", f"watchNamespaces={namespaces}",
+         *(("--wait", "--timeout", "3m") if wait else ("--wait=false",)))
+    return INGRESS_RELEASE  # the chart names its objects after a release that contains its name

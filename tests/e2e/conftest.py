@@ -14,7 +14,7 @@ import pytest
 from e2e_support import E2E, E2E_VALUES, Platform
 
 from storefront_harness.cluster import Cluster, build_node_images
-from storefront_harness.platform import REPO, install_operator, install_platform
+from storefront_harness.platform import REPO, install_ingress, install_operator, install_platform
 
 _cluster: Cluster | None = None
 
@@ -68,12 +68,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 @pytest.fixture(scope="session")
 def platform(e2e: E2E) -> Platform:
     """The operator chart in a restricted ``storefront-system``, then the platform chart (its
-    development PostgreSQL and Redis cluster from the local images) in a restricted ``shop``:
-    the state the tests of this package start from, Ready before any of them runs."""
+    development PostgreSQL and Redis cluster from the local images) in a restricted ``shop``,
+    and Traefik for its Ingress in a restricted ``ingress``: the state the tests of this
+    package start from, the Storefront Ready before any of them runs."""
     # Short waits between migration attempts keep the failure tests quick.
     install_operator(e2e.cluster, "operator.migrationBackoffSeconds=10")
     platform = Platform("shop", "storefront")
     install_platform(e2e.cluster, platform.namespace, platform.name, values=(E2E_VALUES,))
+    # Its pod starts while the platform's do; the Ingress test waits for it.
+    install_ingress(e2e.cluster, platform.namespace)
     e2e.wait_condition(platform.namespace, platform.name, "Ready", timeout=420)
     return platform
 

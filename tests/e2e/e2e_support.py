@@ -12,14 +12,25 @@ from typing import Any
 import httpx
 
 from storefront_harness.cluster import Cluster
-from storefront_harness.platform import LOCAL_TAG, OPERATOR_NAMESPACE, helm
+from storefront_harness.platform import LOCAL_TAG, OPERATOR_NAMESPACE, REPO, helm
 from storefront_harness.polling import wait_for
 
 E2E_VALUES = Path(__file__).with_name("values-e2e.yaml")
+
+
+def tool_version(name: str) -> str:
+    """A version pinned in hack/tools.env (the image tags that follow them)."""
+    for line in (REPO / "hack" / "tools.env").read_text().splitlines():
+        if line.startswith(f"{name}="):
+            return line.split("=", 1)[1].strip()
+    raise KeyError(f"{name} is not pinned in hack/tools.env")
+
+
 # The tags hack/build-node-images.sh gives the images it builds.
 APP_IMAGE = f"storefront-app:{LOCAL_TAG}"
 OPERATOR_IMAGE = f"storefront-operator:{LOCAL_TAG}"
 BROKEN_MIGRATION_IMAGE = f"storefront-app:{LOCAL_TAG}-broken-migration"
+TRAEFIK_IMAGE = f"storefront-traefik:{tool_version('TRAEFIK_VERSION')}"
 
 
 @dataclass(frozen=True)

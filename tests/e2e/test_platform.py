@@ -1,6 +1,6 @@
 """Installing the platform on a real node: the operator's chart, then a Storefront whose
 migration Job, app pods and datastores really run, and a customer's journey through the
-Service (kube-proxy) and cluster DNS."""
+Service (kube-proxy), through the Ingress (Traefik) and cluster DNS."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import base64
 import secrets
 import uuid
 
+import httpx
 import pytest
-from e2e_support import APP_IMAGE, E2E, OPERATOR_IMAGE, Platform
+from e2e_support import APP_IMAGE, E2E, OPERATOR_IMAGE, TRAEFIK_IMAGE, Platform
 
-from storefront_harness.platform import OPERATOR_NAMESPACE
+from storefront_harness.platform import INGRESS_CLASS, INGRESS_NAMESPACE, INGRESS_RELEASE, OPERATOR_NAMESPACE
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -83,31 +84,79 @@ def _create_admin(e2e: E2E, platform: Platform) -> tuple[str, str]:
     return email, password
 
 
+def _customer_journey(client: httpx.Client, admin_email: str, admin_password: str) -> None:
+    """An admin adds a product; a customer registers, logs in, finds it and orders two."""
+    ready = client.get("/ready")
+    assert ready.status_code == 200, ready.text
+    admin = client.post("/auth/login", json={"email": admin_email, "password": admin_password})
+    assert admin.status_code == 200, admin.text
+    admin_headers = {"Authorization": f"Bearer {admin.json()['access_token']}"}
+    product = client.post("/products", headers=admin_headers,
+                          json={"name": "Node-grown tomato", "price": "2.50", "stock": 5})
+    assert product.status_code == 201, product.text
+
+    customer = {"email": f"c-{uuid.uuid4().hex[:8]}@example.com", "password": secrets.token_urlsafe(18),
+                "name": "Customer"}
+    assert client.post("/auth/register", json=customer).status_code == 201
+    login = client.post("/auth/login", json={"email": customer["email"], "password": customer["password"]})
+    assert login.status_code == 200, login.text
+    headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    listed = client.get("/products")
+    assert product.json()["id"] in {p["id"] for p in listed.json()["items"]}
+    order = client.post("/orders", headers={**headers, "Idempotency-Key": uuid.uuid4().hex},
+                        json={"items": [{"product_id": product.json()["id"], "quantity": 2}]})
+    assert order.status_code == 201, order.text
+    assert client.get(f"/orders/{order.json()['id']}", headers=headers).status_code == 200
+    assert client.get(f"/products/{product.json()['id']}").json()["stock"] == 3
+
+
 def test_a_customer_journey_through_the_service(e2e: E2E, platform: Platform) -> None:
     email, password = _create_admin(e2e, platform)
     with e2e.client(platform.namespace, platform.name) as client:
-        ready = client.get("/ready")
-        assert ready.status_code == 200, ready.text
-        admin = client.post("/auth/login", json={"email": email, "password": password})
-        assert admin.status_code == 200, admin.text
-        admin_headers = {"Authorization": f"Bearer {admin.json()['access_token']}"}
-        product = client.post("/products", headers=admin_headers,
-                              json={"name": "Node-grown tomato", "price": "2.50", "stock": 5})
-        assert product.status_code == 201, product.text
+        _customer_journey(client, email, password)
 
-        customer = {"email": f"c-{uuid.uuid4().hex[:8]}@example.com", "password": secrets.token_urlsafe(18),
-                    "name": "Customer"}
-        assert client.post("/auth/register", json=customer).status_code == 201
-        login = client.post("/auth/login", json={"email": customer["email"], "password": customer["password"]})
-        assert login.status_code == 200, login.text
-        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
-        listed = client.get("/products")
-        assert product.json()["id"] in {p["id"] for p in listed.json()["items"]}
-        order = client.post("/orders", headers={**headers, "Idempotency-Key": uuid.uuid4().hex},
-                            json={"items": [{"product_id": product.json()["id"], "quantity": 2}]})
-        assert order.status_code == 201, order.text
-        assert client.get(f"/orders/{order.json()['id']}", headers=headers).status_code == 200
-        assert client.get(f"/products/{product.json()['id']}").json()["stock"] == 3
+
+def test_a_customer_journey_through_the_ingress(e2e: E2E, platform: Platform) -> None:
+    """The operator's Ingress names the ``traefik`` IngressClass; Traefik (its own pod, from the
+    local image, in a restricted namespace) routes the Storefront's host to the Service's
+    ready endpoints. Requests go to its NodePort on the node's address with that Host header."""
+    sf = e2e.get("storefront", platform.name, "-n", platform.namespace)
+    host = sf["spec"]["ingress"]["host"]
+    ingress = e2e.get("ingress", platform.name, "-n", platform.namespace)
+    assert ingress["spec"]["ingressClassName"] == INGRESS_CLASS
+    assert ingress["spec"]["rules"][0]["host"] == host
+    ingress_class = e2e.get("ingressclass", INGRESS_CLASS)
+    assert ingress_class["spec"]["controller"] == "traefik.io/ingress-controller"
+
+    e2e.kubectl("rollout", "status", "-n", INGRESS_NAMESPACE, f"deployment/{INGRESS_RELEASE}", "--timeout=180s")
+    controller = e2e.items("pods", "-n", INGRESS_NAMESPACE, "-l", f"app.kubernetes.io/instance={INGRESS_RELEASE}")
+    assert [p["status"]["phase"] for p in controller] == ["Running"]
+    assert controller[0]["spec"]["containers"][0]["image"] == TRAEFIK_IMAGE
+    assert e2e.get("namespace", INGRESS_NAMESPACE)["metadata"]["labels"][
+        "pod-security.kubernetes.io/enforce"] == "restricted"
+
+    service = e2e.get("service", INGRESS_RELEASE, "-n", INGRESS_NAMESPACE)
+    node_port = service["spec"]["ports"][0]["nodePort"]
+    url = f"http://{e2e.cluster.network.node_ip}:{node_port}"
+    with httpx.Client(base_url=url, headers={"Host": host}, timeout=10) as client:
+        # Traefik picks the Ingress up from its watch: a bounded wait for the route.
+        e2e.wait(lambda: _answers(client, "/ready"), f"{url}/ready with Host {host} through Traefik",
+                 timeout=60, namespace=INGRESS_NAMESPACE)
+        email, password = _create_admin(e2e, platform)
+        _customer_journey(client, email, password)
+        # Routing is by host: another name is not the Storefront's.
+        other = client.get("/ready", headers={"Host": "elsewhere.storefront.test"})
+        assert other.status_code == 404, other.text
+    # And it was Traefik that carried the order: its access log names the request.
+    log = e2e.pod_logs(INGRESS_NAMESPACE, f"app.kubernetes.io/instance={INGRESS_RELEASE}", tail=200)
+    assert '"POST /orders HTTP/1.1" 201' in log, log[-3000:]
+
+
+def _answers(client: httpx.Client, path: str) -> bool:
+    try:
+        return client.get(path).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def test_cluster_dns_resolves_the_service_from_a_pod(e2e: E2E, platform: Platform) -> None:
