@@ -18,6 +18,7 @@ BENCHMARKS = {
     "login": "bench.login",
     "orders": "bench.orders",
     "queue": "bench.queue",
+    "tracing": "bench.tracing",
     "operator": "bench.operator_ready",
     "operator-node": "bench.operator_node",  # needs root and the machine's one node
     "rotation": "bench.rotation",

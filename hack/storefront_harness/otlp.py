@@ -43,7 +43,10 @@ class OtlpReceiver:
     """``with OtlpReceiver() as receiver:`` ... ``receiver.endpoint`` is the base URL to configure."""
 
     spans: list[ReceivedSpan] = field(default_factory=list)
+    # False: only count export calls and bytes (a sink for benchmarks, costing next to nothing).
+    decode: bool = True
     requests: int = 0
+    bytes: int = 0
     # Headers of the GET calls it answered (outbound calls under test point here).
     calls: list[dict[str, str]] = field(default_factory=list)
 
@@ -60,9 +63,14 @@ class OtlpReceiver:
                     self.send_response(404)
                     self.end_headers()
                     return
-                request = ExportTraceServiceRequest()
-                request.ParseFromString(body)
-                receiver._add(request)
+                if receiver.decode:
+                    request = ExportTraceServiceRequest()
+                    request.ParseFromString(body)
+                    receiver._add(request)
+                else:
+                    with receiver._lock:
+                        receiver.requests += 1
+                        receiver.bytes += len(body)
                 reply = ExportTraceServiceResponse().SerializeToString()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
