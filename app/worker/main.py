@@ -18,11 +18,12 @@ import sys
 import uvicorn
 
 from app.core.config import Settings
-from app.core.db import dispose_engine, get_sessionmaker, init_engine
+from app.core.db import dispose_engine, engines, get_sessionmaker, init_engine
 from app.core.logging import configure_logging
 from app.core.metrics import instrument_engine
 from app.core.redis import close_redis, init_redis
 from app.core.security.crypto import PiiCipher, decode_key
+from app.core.tracing import start_tracing
 from app.services import cache
 from app.worker.consumer import Consumer
 from app.worker.deliveries import run_deliveries
@@ -58,6 +59,14 @@ async def run(settings: Settings, host: str, port: int) -> int:
     cipher = _cipher(settings)  # a missing PII key stops the worker at once, with the setting named
     instrument_engine(init_engine(settings))
     redis = init_redis(settings)
+    # Traced like the API when an OTLP endpoint is set: SQL, Redis and the webhook calls.
+    if "trace_service_name" not in settings.model_fields_set:
+        settings = settings.model_copy(update={"trace_service_name": "storefront-worker"})
+    tracing = start_tracing(settings)
+    if tracing is not None:
+        tracing.instrument_engines(engines())
+        tracing.instrument_redis(redis)
+        tracing.instrument_httpx()
     cache.configure(0)
     sessionmaker = get_sessionmaker()
     stop = asyncio.Event()
@@ -100,6 +109,8 @@ async def run(settings: Settings, host: str, port: int) -> int:
         await cache.cancel_pending()
         await close_redis()
         await dispose_engine()
+        if tracing is not None:
+            tracing.stop()
     log.info("worker %s stopped", consumer.name)
     return 1 if failed else 0
 

@@ -59,7 +59,8 @@ class Receiver:
                                          now=int(time.time()))
                     with receiver.lock:
                         receiver.attempts.append({"event_id": event_id, "ok": ok,
-                                                  "attempt": self.headers.get(webhooks.ATTEMPT_HEADER)})
+                                                  "attempt": self.headers.get(webhooks.ATTEMPT_HEADER),
+                                                  "traceparent": self.headers.get("traceparent")})
                         if not ok:
                             receiver.bad_signatures += 1
                         elif receiver.status < 300 and event_id not in receiver.processed:
