@@ -31,7 +31,7 @@ def run(ctx: Context) -> Section:
     seconds = 3 if ctx.quick else ctx.seconds
     with Workdir("tracing") as work, OtlpReceiver(decode=False) as sink:
         # Tokens outlive the whole run, however slow the shared machine makes it.
-        ds = work.datastores(STOREFRONT_ACCESS_TOKEN_TTL_SECONDS="14400")
+        ds = work.datastores(**{"STOREFRONT_ACCESS_TOKEN_TTL_SECONDS": "14400"})
         traced = {"STOREFRONT_OTLP_ENDPOINT": sink.endpoint}
         variants = [
             ("tracing off", ds.env),
