@@ -15,12 +15,12 @@ setup-kube:
 setup-all:
 	@hack/setup.sh all
 
-# The suites also render /docs in a headless Chromium.
+# The suites also render /docs in a headless Chromium; promtool checks the alerts and dashboards.
 setup-test:
-	@hack/setup.sh all browser
+	@hack/setup.sh all browser promtool
 
 setup-test-fast:
-	@hack/setup.sh control-plane helm kind browser
+	@hack/setup.sh control-plane helm kind browser promtool
 
 ## Runs the API on loopback with its own PostgreSQL and Redis, a generated keyset and a seeded admin.
 run: setup

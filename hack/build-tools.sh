@@ -8,6 +8,8 @@
 #   helm, kind
 #   skaffold       the developer loop's skaffold (a large module: tens of minutes to build on two cores)
 #   registry       the CNCF registry (distribution), which the developer loop pushes to on loopback
+#   promtool       Prometheus's rule checker and unit tester (not in the default set: only the
+#                  test suite needs it; a cold build takes about 6 minutes on two cores)
 #
 # Prints the cache's bin directory on the last line of stdout.
 set -euo pipefail
@@ -87,7 +89,7 @@ groups=("$@")
 [ ${#groups[@]} -gt 0 ] || groups=(control-plane node ingress helm kind skaffold registry)
 wants() { local g; for g in "${groups[@]}"; do [ "$g" = "$1" ] && return 0; done; return 1; }
 for g in "${groups[@]}"; do
-  case "$g" in control-plane|node|ingress|helm|kind|skaffold|registry) ;; *) log "unknown group: $g"; exit 2 ;; esac
+  case "$g" in control-plane|node|ingress|helm|kind|skaffold|registry|promtool) ;; *) log "unknown group: $g"; exit 2 ;; esac
 done
 
 k8s_tools=()
@@ -129,6 +131,10 @@ if wants helm && ! have helm "$HELM_VERSION"; then
   go_install helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" "$(helm_ldflags)"
 fi
 wants kind && go_install kind sigs.k8s.io/kind "$KIND_VERSION"
+# Version stamped like Prometheus's own release build (its v0.3xx module is Prometheus 3.xx).
+promtool_version() { local minor=${PROMETHEUS_VERSION#v0.3}; minor=${minor%%.*}; echo "3.$((10#$minor)).${PROMETHEUS_VERSION##*.}"; }
+wants promtool && go_install promtool github.com/prometheus/prometheus/cmd/promtool "$PROMETHEUS_VERSION" \
+  "-X github.com/prometheus/common/version.Version=$(promtool_version)"
 
 if wants skaffold && ! have skaffold "$SKAFFOLD_VERSION"; then
   # skaffold's go.mod replaces and excludes modules (docker, viper, ...): the wrapper module
@@ -175,6 +181,7 @@ wants kind && link_bin kind "$KIND_VERSION"
 wants ingress && link_bin traefik "$TRAEFIK_VERSION"
 wants skaffold && link_bin skaffold "$SKAFFOLD_VERSION"
 wants registry && link_bin registry "$REGISTRY_VERSION"
+wants promtool && link_bin promtool "$PROMETHEUS_VERSION"
 if wants node; then
   link_bin coredns "$COREDNS_VERSION"
   link_bin metrics-server "$METRICS_SERVER_VERSION"

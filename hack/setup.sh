@@ -6,7 +6,8 @@
 #
 #   hack/setup.sh                      # the API alone (make run): no Go build at all
 #   hack/setup.sh control-plane helm   # plus those groups of hack/build-tools.sh
-#   hack/setup.sh all                  # every group, and the node's runtime packages
+#   hack/setup.sh all                  # every group but promtool, and the node's runtime packages
+#   hack/setup.sh ... promtool         # plus promtool (make test, make test-fast)
 #   hack/setup.sh ... browser          # plus Debian's chromium: the test that renders /docs
 #                                      # (make test, make test-fast; ~115 MB download, ~360 MB installed)
 set -euo pipefail

@@ -92,6 +92,8 @@ def _forget_metrics(namespace: str, name: str) -> None:
             gauge.remove(namespace, name)
         except KeyError:
             pass
+    for labels in [k for k in metrics.CONDITION._metrics if k[:2] == (namespace, name)]:
+        metrics.CONDITION.remove(*labels)
 
 
 async def _sleep(wakeup: asyncio.Event, stopped: Any, delay: float) -> None:

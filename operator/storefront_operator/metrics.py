@@ -22,3 +22,13 @@ QUEUE_PENDING = Gauge("storefront_operator_queue_pending", "Events delivered to 
                       ["namespace", "name"])
 QUEUE_DEAD_LETTERS = Gauge("storefront_operator_queue_dead_letters", "Events in the Storefront's dead-letter stream.",
                            ["namespace", "name"])
+CONDITION = Gauge(
+    "storefront_operator_storefront_condition",
+    "Each condition of each Storefront: 1 when True, 0 when False or Unknown (alerts use RedisReady and Ready).",
+    ["namespace", "name", "condition"])
+
+# Counters alerts take increase() or rate() of start at 0, so the first failure counts.
+for _outcome in ("started", "succeeded", "failed"):
+    MIGRATIONS.labels(_outcome)
+for _stage in ("keys", "redis", "migrations", "apply", "reconcile"):
+    FAILURES.labels(_stage)

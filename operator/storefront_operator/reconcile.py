@@ -111,6 +111,8 @@ def _reconcile(kube: Kube, body: dict[str, Any], settings: Settings, now: dateti
     _report_queue(kube, sf, old_status, queue)
     _write_status(kube, sf, old_status, status)
     metrics.READY.labels(sf.namespace, sf.name).set(1 if ready else 0)
+    for item in status.get("conditions") or []:
+        metrics.CONDITION.labels(sf.namespace, sf.name, item["type"]).set(1 if item["status"] == "True" else 0)
     return Outcome(ready, requeue, status)
 
 

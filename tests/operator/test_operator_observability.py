@@ -98,6 +98,9 @@ def test_each_reconcile_is_a_trace_with_the_storefront_as_attributes(kube, names
     due = REGISTRY.get_sample_value("storefront_operator_key_rotation_due_timestamp_seconds",
                                     {"namespace": namespace, "name": "shop"})
     assert due is not None and abs(due - (time.time() + 720 * 3600)) < 600
+    condition = {"namespace": namespace, "name": "shop"}
+    assert REGISTRY.get_sample_value("storefront_operator_storefront_condition", {**condition, "condition": "KeysReady"}) == 1
+    assert REGISTRY.get_sample_value("storefront_operator_storefront_condition", {**condition, "condition": "Ready"}) == 0
     # The first reconcile creates the key and writes the status, and logs both with the trace id.
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     traced = [line for line in lines if line.get("trace_id")]

@@ -221,7 +221,8 @@ def test_platform_render_is_understood_by_the_operator() -> None:
 
 def test_platform_production_render_has_no_datastores() -> None:
     docs = render(PLATFORM_CHART, "storefront", "shop", "-f", str(PRODUCTION_VALUES))
-    assert sorted(d["kind"] for d in docs) == ["NetworkPolicy", "Pod", "Storefront"]
+    dashboards = [d for d in docs if d["kind"] == "ConfigMap" and "grafana_dashboard" in d["metadata"]["labels"]]
+    assert sorted(d["kind"] for d in docs if d not in dashboards) == ["NetworkPolicy", "Pod", "Storefront"]
     spec = one(docs, "Storefront")["spec"]
     values = yaml.safe_load(PRODUCTION_VALUES.read_text())
     assert spec["image"] == f"{values['image']['repository']}:{values['image']['tag']}"
