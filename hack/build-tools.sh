@@ -9,7 +9,8 @@
 #   skaffold       the developer loop's skaffold (a large module: tens of minutes to build on two cores)
 #   registry       the CNCF registry (distribution), which the developer loop pushes to on loopback
 #   promtool       Prometheus's rule checker and unit tester (not in the default set: only the
-#                  test suite needs it; a cold build takes about 6 minutes on two cores)
+#                  test suite needs it; a cold build compiles Prometheus's service-discovery SDKs
+#                  too: the longest single tool build here, cached by version afterwards)
 #
 # Prints the cache's bin directory on the last line of stdout.
 set -euo pipefail
