@@ -10,7 +10,7 @@
 #   registry       the CNCF registry (distribution), which the developer loop pushes to on loopback
 #   promtool       Prometheus's rule checker and unit tester (not in the default set: only the
 #                  test suite needs it; a cold build compiles Prometheus's service-discovery SDKs
-#                  too: the longest single tool build here, cached by version afterwards)
+#                  too: 83 minutes once on two cores shared with other builds, cached afterwards)
 #
 # Prints the cache's bin directory on the last line of stdout.
 set -euo pipefail
