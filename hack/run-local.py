@@ -133,7 +133,10 @@ def run(args: argparse.Namespace, work: Path) -> int:
         run_cli(env, "migrate")
         say("generating a JWT keyset")
         run_cli(env, "keyset", "generate", "--out", str(keyset))
-        run_cli(env, "create-admin", "--email", admin_email, "--password", admin_password, "--name", "Local Admin",
+        # Through the environment: an argument shows in ps, and a generated password may start
+        # with "-", which argparse would take for an option.
+        run_cli({**env, "STOREFRONT_SEED_ADMIN_PASSWORD": admin_password},
+                "create-admin", "--email", admin_email, "--name", "Local Admin",
                 hint="; choose STOREFRONT_ADMIN_EMAIL / STOREFRONT_ADMIN_PASSWORD the admin policy accepts,"
                      " or leave the password unset for a generated one")
 

@@ -80,7 +80,7 @@ def _create_admin(e2e: E2E, platform: Platform) -> tuple[str, str]:
     password = secrets.token_urlsafe(18)
     # Through the app's own CLI in a running pod (kubectl exec: API server to kubelet).
     e2e.kubectl("exec", "-n", platform.namespace, f"deploy/{platform.name}", "-c", "api", "--",
-                "python", "-m", "app.cli", "create-admin", "--email", email, "--password", password, "--name", "Admin")
+                "python", "-m", "app.cli", "create-admin", "--email", email, f"--password={password}", "--name", "Admin")
     return email, password
 
 

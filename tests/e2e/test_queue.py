@@ -89,7 +89,7 @@ def test_an_order_reaches_a_webhook_receiver_signed_and_once(e2e: E2E, platform:
     ns = platform.namespace
     email, password = f"admin-{uuid.uuid4().hex[:8]}@example.com", secrets.token_urlsafe(18)
     e2e.kubectl("exec", "-n", ns, f"deploy/{platform.name}", "-c", "api", "--", "python", "-m", "app.cli",
-                "create-admin", "--email", email, "--password", password, "--name", "Admin")
+                "create-admin", "--email", email, f"--password={password}", "--name", "Admin")
     with e2e.client(ns, platform.name) as client:
         token = client.post("/auth/login", json={"email": email, "password": password}).json()["access_token"]
         admin = {"Authorization": f"Bearer {token}"}
