@@ -74,7 +74,10 @@ def test_each_reconcile_is_a_trace_with_the_storefront_as_attributes(kube, names
     handler.addFilter(tracing.TraceIdFilter())
     logger = logging.getLogger("storefront_operator")
     logger.addHandler(handler)
-    level, logger.level = logger.level, logging.INFO
+    # setLevel, not an assignment: it also clears the loggers' cached "is INFO enabled?" answers,
+    # which an earlier test in the same process may have left saying no.
+    level = logger.level
+    logger.setLevel(logging.INFO)
     with OtlpReceiver() as receiver:
         settings = Settings(resync_seconds=2, otlp_endpoint=receiver.endpoint)
         assert tracing.start(settings)
