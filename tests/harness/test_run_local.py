@@ -18,21 +18,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_run_local_serves_a_ready_api_with_a_seeded_admin() -> None:
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "hack" / "run-local.py"), "--exit-after-start", "--port", str(free_port())],
-        capture_output=True, text=True, timeout=300,
-    )
+    result = _run_local(timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "/ready answered 200" in result.stdout
     assert "worker /ready answered 200" in result.stdout  # the worker joined the queue too
     assert "admin:    admin@storefront.local / " in result.stdout
 
 
-def _run_local_with_operator(timeout: float) -> subprocess.CompletedProcess:
+def _run_local(*extra: str, timeout: float) -> subprocess.CompletedProcess:
     """Runs it to the end; on a timeout it is stopped with SIGTERM, so it still tears down what
-    it started (a node, among others) before the test fails."""
-    args = [sys.executable, str(ROOT / "hack" / "run-local.py"), "--with-operator", "--exit-after-start",
-            "--port", str(free_port())]
+    it started (its datastores, the API, the worker, a node) before the test fails. A plain
+    subprocess.run would SIGKILL it and leave all of those behind."""
+    args = [sys.executable, str(ROOT / "hack" / "run-local.py"), *extra, "--exit-after-start", "--port", str(free_port())]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         out, err = proc.communicate(timeout=timeout)
@@ -53,7 +50,7 @@ def _run_local_with_operator(timeout: float) -> subprocess.CompletedProcess:
 def test_run_local_with_operator_runs_the_platform_on_a_node() -> None:
     """As root, `make run-operator` shows the operator, the migration Job, the app, PostgreSQL
     and Redis running as pods from the locally built images."""
-    result = _run_local_with_operator(timeout=900)
+    result = _run_local("--with-operator", timeout=900)
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-3000:]
     out = result.stdout
     assert re.search(r"(?m)^Ready=True \(Available\)$", out), out[-5000:]
@@ -70,7 +67,7 @@ def test_run_local_with_operator_runs_the_platform_on_a_node() -> None:
 @pytest.mark.kube
 @pytest.mark.skipif(os.geteuid() == 0, reason="as root the operator runs on a node (the test above)")
 def test_run_local_with_operator_reconciles_the_sample() -> None:
-    result = _run_local_with_operator(timeout=300)
+    result = _run_local("--with-operator", timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
     assert "sample reconciled; its conditions:" in out
