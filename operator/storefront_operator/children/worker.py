@@ -16,10 +16,9 @@ from .meta import (
     metadata,
     redis_config_name,
     restricted_container_security,
-    restricted_pod_security,
     selector_labels,
 )
-from .workload import app_env
+from .workload import app_env, rolling_deployment
 
 WORKER_PORT = 8081
 COMPONENT = "worker"
@@ -47,21 +46,9 @@ def worker_deployment(sf: Storefront, image: str, version: str, config_hash: str
         return None
     pod_labels = {**labels(sf, COMPONENT), "app.kubernetes.io/version": version[:63]}
     probe = {"httpGet": {"path": "/ready", "port": "http"}, "periodSeconds": 5, "timeoutSeconds": 3, "failureThreshold": 3}
-    body: dict[str, Any] = {
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": _meta(sf, labels=pod_labels),
-        "spec": {
-            "selector": {"matchLabels": worker_selector_labels(sf)},
-            "revisionHistoryLimit": 5,
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
-            "template": {
-                "metadata": {"labels": pod_labels, "annotations": {"platform.storefront.dev/config-hash": config_hash}},
-                "spec": {
-                    "serviceAccountName": sf.name,
-                    "automountServiceAccountToken": False,
-                    "enableServiceLinks": False,
-                    "securityContext": restricted_pod_security(),
-                    "terminationGracePeriodSeconds": GRACE_SECONDS,
+    body = rolling_deployment(sf, _meta(sf, labels=pod_labels), worker_selector_labels(sf), pod_labels, config_hash,
+                              grace_seconds=GRACE_SECONDS)
+    body["spec"]["template"]["spec"].update({
                     "containers": [{
                         "name": COMPONENT, "image": image, "imagePullPolicy": "IfNotPresent",
                         "command": ["python", "-m", "app.worker"],
@@ -79,10 +66,7 @@ def worker_deployment(sf: Storefront, image: str, version: str, config_hash: str
                         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108 - an emptyDir: the root is read-only
                     }],
                     "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
-                },
-            },
-        },
-    }
+    })
     if worker.autoscaling is None:
         body["spec"]["replicas"] = worker.replicas
     return body

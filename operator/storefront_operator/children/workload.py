@@ -49,16 +49,15 @@ def app_env(sf: Storefront) -> list[dict[str, Any]]:
     return env
 
 
-def deployment(sf: Storefront, image: str, version: str, config_hash: str) -> dict[str, Any]:
-    spec = sf.spec
-    pod_labels = {**labels(sf), "app.kubernetes.io/version": version[:63]}
-    body: dict[str, Any] = {
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": metadata(sf, sf.name, labels={**labels(sf), "app.kubernetes.io/version": version[:63]}),
+def rolling_deployment(sf: Storefront, meta: dict[str, Any], selector: dict[str, str], pod_labels: dict[str, str],
+                       config_hash: str, grace_seconds: int) -> dict[str, Any]:
+    """A Deployment of the Storefront's pods, containers to be added: one new pod surged at a
+    time and no serving pod taken away first; restricted pods with no API token."""
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta,
         "spec": {
-            "selector": {"matchLabels": selector_labels(sf)},
+            "selector": {"matchLabels": selector},
             "revisionHistoryLimit": 5,
-            # Surge one new pod at a time and never take a serving pod away first.
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
             "template": {
                 "metadata": {"labels": pod_labels, "annotations": {"platform.storefront.dev/config-hash": config_hash}},
@@ -69,7 +68,19 @@ def deployment(sf: Storefront, image: str, version: str, config_hash: str) -> di
                     # for a Service named "storefront") would land in the app's settings namespace.
                     "enableServiceLinks": False,
                     "securityContext": restricted_pod_security(),
-                    "terminationGracePeriodSeconds": 30,
+                    "terminationGracePeriodSeconds": grace_seconds,
+                },
+            },
+        },
+    }
+
+
+def deployment(sf: Storefront, image: str, version: str, config_hash: str) -> dict[str, Any]:
+    spec = sf.spec
+    pod_labels = {**labels(sf), "app.kubernetes.io/version": version[:63]}
+    body = rolling_deployment(sf, metadata(sf, sf.name, labels=pod_labels), selector_labels(sf), pod_labels,
+                              config_hash, grace_seconds=30)
+    body["spec"]["template"]["spec"].update({
                     "containers": [{
                         "name": "api", "image": image, "imagePullPolicy": "IfNotPresent",
                         "ports": [{"name": "http", "containerPort": APP_PORT, "protocol": "TCP"}],
@@ -94,10 +105,7 @@ def deployment(sf: Storefront, image: str, version: str, config_hash: str) -> di
                         {"name": "jwt-keys", "secret": {"secretName": keyset_secret_name(sf.name), "defaultMode": 0o440}},
                         {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
                     ],
-                },
-            },
-        },
-    }
+    })
     if spec.autoscaling is None:
         body["spec"]["replicas"] = spec.replicas  # with autoscaling the HPA owns the count
     return body
