@@ -4,7 +4,9 @@ Off (the default) nothing is installed: no middleware, no SQLAlchemy or Redis ho
 ``span()`` is a shared no-op context manager, so the hot path pays nothing. On, the app gets a
 request span per HTTP request (W3C ``traceparent`` from the caller continues its trace), a
 child span per SQL statement and per Redis command, spans around argon2, and outbound httpx
-calls carry ``traceparent`` onwards. Probes and ``/metrics`` are not traced.
+calls carry ``traceparent`` onwards. Probes and ``/metrics`` are not traced. Across the queue,
+an event carries the ``traceparent`` of the span that wrote it (``current_traceparent``), and
+the worker's handling of it continues that trace (``continued``).
 
 The tracer provider is the app's own (not the process-global one), so every app built in one
 process (tests build many) starts and stops its tracing with its lifespan.
@@ -38,6 +40,35 @@ def span(name: str, **attributes: Any) -> AbstractContextManager[Any]:
     if _tracer is None:
         return _NO_SPAN
     return _tracer.start_as_current_span(name, attributes=attributes or None)
+
+
+def enabled() -> bool:
+    """Whether tracing is on in this process (work done only for traces can be skipped when not)."""
+    return _tracer is not None
+
+
+def continued(traceparent: str | None, name: str, *, consumer: bool = False,
+              **attributes: Any) -> AbstractContextManager[Any]:
+    """A span continuing the trace a W3C ``traceparent`` names (a new trace without one, never
+    the caller's current span: the worker's loops are no one's children); a no-op when tracing
+    is off. ``consumer`` marks the handling of a message (span kind CONSUMER)."""
+    if _tracer is None:
+        return _NO_SPAN
+    from opentelemetry.context import Context
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    parent = TraceContextTextMapPropagator().extract({"traceparent": traceparent}, context=Context()) \
+        if traceparent else Context()
+    kind = trace.SpanKind.CONSUMER if consumer else trace.SpanKind.INTERNAL
+    return _tracer.start_as_current_span(name, context=parent, kind=kind, attributes=attributes or None)
+
+
+def current_traceparent() -> str | None:
+    """The W3C ``traceparent`` of the current span (its sampled flag included), or None outside one."""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return None
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
 
 
 def current_ids() -> tuple[str | None, str | None]:

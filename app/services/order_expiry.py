@@ -19,8 +19,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
+from app.core import tracing
 from app.core.metrics import ORDERS
 from app.models.order import Order
+from app.models.outbox import OutboxEvent
 from app.models.product import Product
 from app.services import cache, outbox
 
@@ -42,24 +44,40 @@ async def expire_batch(sessionmaker: async_sessionmaker[AsyncSession], *, ttl_se
         )).all())
         if not expired:
             return []
-        orders = (await session.scalars(select(Order).where(Order.id.in_(expired))
-                                        .options(selectinload(Order.items))
-                                        .execution_options(populate_existing=True))).all()
-        returned: dict[uuid.UUID, int] = defaultdict(int)
-        for order in orders:
-            for item in order.items:
-                if item.product_id is not None:
-                    returned[item.product_id] += item.quantity
-        # Ascending product order, like placing and cancelling: no lock cycles between them.
-        for product_id in sorted(returned):
-            await session.execute(update(Product).where(Product.id == product_id)
-                                  .values(stock=Product.stock + returned[product_id], updated_at=func.now())
-                                  .execution_options(synchronize_session=False))
-        for order in orders:
-            await outbox.record_order_event(session, order, order.items, outbox.ORDER_EXPIRED, "cancelled")
+        returned = await _return_stock_and_record(session, expired)
     ORDERS.labels("expired").inc(len(expired))
     await cache.invalidate_products(list(returned))
     return expired
+
+
+async def _return_stock_and_record(session: AsyncSession, expired: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """Returns the expired orders' stock and writes their ``order.expired`` events. When tracing
+    is on, each order's expiry is a span in the trace of the request that placed it (the
+    ``traceparent`` of its ``order.placed`` event, while that is kept), and its event carries
+    that span on to the worker's handling and webhook deliveries."""
+    orders = (await session.scalars(select(Order).where(Order.id.in_(expired))
+                                    .options(selectinload(Order.items))
+                                    .execution_options(populate_existing=True))).all()
+    returned: dict[uuid.UUID, int] = defaultdict(int)
+    for order in orders:
+        for item in order.items:
+            if item.product_id is not None:
+                returned[item.product_id] += item.quantity
+    # Ascending product order, like placing and cancelling: no lock cycles between them.
+    for product_id in sorted(returned):
+        await session.execute(update(Product).where(Product.id == product_id)
+                              .values(stock=Product.stock + returned[product_id], updated_at=func.now())
+                              .execution_options(synchronize_session=False))
+    placed: dict[uuid.UUID, str | None] = {}
+    if tracing.enabled():
+        placed = dict((await session.execute(
+            select(OutboxEvent.aggregate_id, OutboxEvent.traceparent)
+            .where(OutboxEvent.aggregate_type == "order", OutboxEvent.aggregate_id.in_(expired),
+                   OutboxEvent.event_type == outbox.ORDER_PLACED))).all())
+    for order in orders:
+        with tracing.continued(placed.get(order.id), "order.expire", **{"storefront.order.id": str(order.id)}):
+            await outbox.record_order_event(session, order, order.items, outbox.ORDER_EXPIRED, "cancelled")
+    return returned
 
 
 async def expire_all(sessionmaker: async_sessionmaker[AsyncSession], *, ttl_seconds: int,

@@ -58,9 +58,9 @@ async def record(session: AsyncSession, *, aggregate_type: str, aggregate_id: uu
 
 def _traceparent() -> str | None:
     """The W3C traceparent of the current span (the request's, when tracing is on), so the
-    event's handling can be joined to the trace of the change that caused it."""
-    trace_id, span_id = tracing.current_ids()
-    return f"00-{trace_id}-{span_id}-01" if trace_id else None
+    event's handling can be joined to the trace of the change that caused it. Its sampled flag
+    is the request's: an unsampled request's events are not traced by the worker either."""
+    return tracing.current_traceparent()
 
 
 def order_payload(order: Order, items: Iterable[OrderItem], status: str) -> dict[str, Any]:

@@ -24,7 +24,9 @@ import httpx
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.core import tracing
 from app.core.security.crypto import PiiCipher
+from app.models.outbox import OutboxEvent
 from app.models.webhook import WebhookDelivery, WebhookEndpoint
 from app.services import ssrf, webhooks
 
@@ -59,6 +61,7 @@ class Claimed:
     secret_ciphertext: bytes
     body: dict[str, Any]
     event_created_at: dt.datetime
+    traceparent: str | None = None  # the event's, read only when tracing is on
 
 
 @dataclass(frozen=True)
@@ -88,8 +91,14 @@ async def claim_due(sessionmaker: async_sessionmaker[AsyncSession], *, limit: in
             return []
         endpoints = {e.id: e for e in (await session.scalars(
             select(WebhookEndpoint).where(WebhookEndpoint.id.in_({r.endpoint_id for r in rows})))).all()}
+        traceparents: dict[uuid.UUID, str | None] = {}
+        if tracing.enabled():  # the event's trace, while its outbox row is kept (outbox_retention_seconds)
+            traceparents = dict((await session.execute(
+                select(OutboxEvent.id, OutboxEvent.traceparent)
+                .where(OutboxEvent.id.in_({r.event_id for r in rows})))).all())
     return [Claimed(r.id, r.event_id, r.event_type, r.attempts, r.lease_until, endpoints[r.endpoint_id].url,
-                    endpoints[r.endpoint_id].secret_ciphertext, r.body, r.event_created_at)
+                    endpoints[r.endpoint_id].secret_ciphertext, r.body, r.event_created_at,
+                    traceparents.get(r.event_id))
             for r in rows if r.endpoint_id in endpoints]
 
 

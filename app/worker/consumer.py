@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from redis.exceptions import ResponseError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.core import tracing
 from app.core.config import Settings
 from app.core.redis import RedisClient
 from app.services import outbox, queue
@@ -119,6 +120,13 @@ class Consumer:
     # -- one entry -------------------------------------------------------------------------
 
     async def process(self, entry_id: str, fields: dict[str, str]) -> None:
+        # Traced as a child of the span that wrote the event (the request's), when tracing is on.
+        with tracing.continued(fields.get("traceparent") or None, "event.handle", consumer=True,
+                               **{"storefront.event.id": fields.get("id", "")[:36],
+                                  "storefront.event.type": fields.get("type", "unknown")[:100]}):
+            await self._process(entry_id, fields)
+
+    async def _process(self, entry_id: str, fields: dict[str, str]) -> None:
         self.held.pop(entry_id, None)
         event_type = fields.get("type", "unknown")[:100]
         try:
