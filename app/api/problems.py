@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse
 from app.core import request_context
 from app.core.db_errors import is_bad_value, is_database_unavailable
 from app.core.errors import DomainError
+from app.core.metrics import UNHANDLED_EXCEPTIONS
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +147,8 @@ async def _database_error(request: Request, exc: Exception) -> ProblemResponse:
         log.warning("database unavailable", extra={"error": type(exc).__name__})
         return database_unavailable_response()
     log.error("database error", exc_info=exc)
+    # A 500 like any exception nothing expected: counted by its type for the dashboards and runbooks.
+    UNHANDLED_EXCEPTIONS.labels(type(exc).__name__).inc()
     return internal_error_response()
 
 
