@@ -15,9 +15,10 @@ setup-kube:
 setup-all:
 	@hack/setup.sh all
 
-# The suites also render /docs in a headless Chromium; promtool checks the alerts and dashboards.
+# The suites also render /docs in a headless Chromium; promtool checks the alerts and dashboards;
+# a real Prometheus (make test only) scrapes the app, worker and operator for every dashboard query.
 setup-test:
-	@hack/setup.sh all browser promtool
+	@hack/setup.sh all browser promtool prometheus
 
 setup-test-fast:
 	@hack/setup.sh control-plane helm kind browser promtool

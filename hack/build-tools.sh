@@ -11,6 +11,11 @@
 #   promtool       Prometheus's rule checker and unit tester (not in the default set: only the
 #                  test suite needs it; a cold build compiles Prometheus's service-discovery SDKs
 #                  too: 83 minutes once on two cores shared with other builds, cached afterwards)
+#   prometheus     the Prometheus server from the same module, without its web UI's assets (only
+#                  the test suite needs it: it scrapes the app, worker and operator and answers
+#                  the dashboards' queries; it shares promtool's module and Go build cache)
+#   jaeger         Jaeger's all-in-one (cmd/jaeger), the trace backend the test suite sends one
+#                  order's spans to over OTLP and queries back (only the test suite needs it)
 #
 # Prints the cache's bin directory on the last line of stdout.
 set -euo pipefail
@@ -90,7 +95,7 @@ groups=("$@")
 [ ${#groups[@]} -gt 0 ] || groups=(control-plane node ingress helm kind skaffold registry)
 wants() { local g; for g in "${groups[@]}"; do [ "$g" = "$1" ] && return 0; done; return 1; }
 for g in "${groups[@]}"; do
-  case "$g" in control-plane|node|ingress|helm|kind|skaffold|registry|promtool) ;; *) log "unknown group: $g"; exit 2 ;; esac
+  case "$g" in control-plane|node|ingress|helm|kind|skaffold|registry|promtool|prometheus|jaeger) ;; *) log "unknown group: $g"; exit 2 ;; esac
 done
 
 k8s_tools=()
@@ -136,6 +141,14 @@ wants kind && go_install kind sigs.k8s.io/kind "$KIND_VERSION"
 promtool_version() { local minor=${PROMETHEUS_VERSION#v0.3}; minor=${minor%%.*}; echo "3.$((10#$minor)).${PROMETHEUS_VERSION##*.}"; }
 wants promtool && go_install promtool github.com/prometheus/prometheus/cmd/promtool "$PROMETHEUS_VERSION" \
   "-X github.com/prometheus/common/version.Version=$(promtool_version)"
+if wants prometheus && ! have prometheus "$PROMETHEUS_VERSION"; then
+  # Without the builtinassets tag the web UI's assets are left out: the HTTP API is all the
+  # tests use. Timed, since it lengthens a fresh machine's first `make test`.
+  start=$(date +%s)
+  go_install prometheus github.com/prometheus/prometheus/cmd/prometheus "$PROMETHEUS_VERSION" \
+    "-X github.com/prometheus/common/version.Version=$(promtool_version)"
+  log "prometheus $PROMETHEUS_VERSION built in $(( $(date +%s) - start ))s"
+fi
 
 if wants skaffold && ! have skaffold "$SKAFFOLD_VERSION"; then
   # skaffold's go.mod replaces and excludes modules (docker, viper, ...): the wrapper module
@@ -175,6 +188,22 @@ if wants ingress && ! have traefik "$TRAEFIK_VERSION"; then
   mv "$cache_root/traefik-$TRAEFIK_VERSION/traefik.tmp" "$cache_root/traefik-$TRAEFIK_VERSION/traefik"
 fi
 
+# Jaeger's go.mod replaces a module, so like Traefik it is built in its own module directory
+# with its own go.sum. Without the ui tag its query service serves a placeholder page instead
+# of the web UI; the HTTP query API the tests use is complete.
+if wants jaeger && ! have jaeger "$JAEGER_VERSION"; then
+  log "building jaeger $JAEGER_VERSION (github.com/jaegertracing/jaeger cmd/jaeger)"
+  start=$(date +%s)
+  jaeger_dir=$(go mod download -json "github.com/jaegertracing/jaeger@$JAEGER_VERSION" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  mkdir -p "$cache_root/jaeger-$JAEGER_VERSION"
+  (cd "$jaeger_dir" && GOFLAGS=-mod=readonly go build -trimpath \
+    -ldflags "-s -w -X github.com/jaegertracing/jaeger/internal/version.latestVersion=$JAEGER_VERSION" \
+    -o "$cache_root/jaeger-$JAEGER_VERSION/jaeger.tmp" ./cmd/jaeger)
+  mv "$cache_root/jaeger-$JAEGER_VERSION/jaeger.tmp" "$cache_root/jaeger-$JAEGER_VERSION/jaeger"
+  log "jaeger $JAEGER_VERSION built in $(( $(date +%s) - start ))s"
+fi
+
 for t in "${k8s_tools[@]}"; do link_bin "$t" "$K8S_VERSION"; done
 wants control-plane && link_bin etcd "$ETCD_VERSION"
 wants helm && link_bin helm "$HELM_VERSION"
@@ -183,6 +212,8 @@ wants ingress && link_bin traefik "$TRAEFIK_VERSION"
 wants skaffold && link_bin skaffold "$SKAFFOLD_VERSION"
 wants registry && link_bin registry "$REGISTRY_VERSION"
 wants promtool && link_bin promtool "$PROMETHEUS_VERSION"
+wants prometheus && link_bin prometheus "$PROMETHEUS_VERSION"
+wants jaeger && link_bin jaeger "$JAEGER_VERSION"
 if wants node; then
   link_bin coredns "$COREDNS_VERSION"
   link_bin metrics-server "$METRICS_SERVER_VERSION"

@@ -8,6 +8,7 @@
 #   hack/setup.sh control-plane helm   # plus those groups of hack/build-tools.sh
 #   hack/setup.sh all                  # every group but promtool, and the node's runtime packages
 #   hack/setup.sh ... promtool         # plus promtool (make test, make test-fast)
+#   hack/setup.sh ... prometheus       # plus the Prometheus server (make test)
 #   hack/setup.sh ... browser          # plus Debian's chromium: the test that renders /docs
 #                                      # (make test, make test-fast; ~115 MB download, ~360 MB installed)
 set -euo pipefail
@@ -24,7 +25,7 @@ groups=()
 with_browser=0
 for g in "$@"; do
   case "$g" in
-    all) groups+=(control-plane node ingress helm kind registry) ;;
+    all) groups+=(control-plane node ingress helm kind registry) ;;  # not promtool, prometheus, jaeger
     browser) with_browser=1 ;;  # a Debian package, not a group of hack/build-tools.sh
     *) groups+=("$g") ;;
   esac
