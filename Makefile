@@ -16,9 +16,9 @@ setup-all:
 	@hack/setup.sh all
 
 # The suites also render /docs in a headless Chromium; promtool checks the alerts and dashboards;
-# a real Prometheus (make test only) scrapes the app, worker and operator for every dashboard query.
+# a real Prometheus and Jaeger (make test only) check the dashboards' queries and one order's trace.
 setup-test:
-	@hack/setup.sh all browser promtool prometheus
+	@hack/setup.sh all browser promtool prometheus jaeger
 
 setup-test-fast:
 	@hack/setup.sh control-plane helm kind browser promtool

@@ -9,6 +9,7 @@
 #   hack/setup.sh all                  # every group but promtool, and the node's runtime packages
 #   hack/setup.sh ... promtool         # plus promtool (make test, make test-fast)
 #   hack/setup.sh ... prometheus       # plus the Prometheus server (make test)
+#   hack/setup.sh ... jaeger           # plus Jaeger's all-in-one, the trace backend (make test)
 #   hack/setup.sh ... browser          # plus Debian's chromium: the test that renders /docs
 #                                      # (make test, make test-fast; ~115 MB download, ~360 MB installed)
 set -euo pipefail
