@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+import redis
 
 from storefront_harness.polling import wait_for
 from storefront_harness.process import free_port, spawn, stop
@@ -99,6 +100,12 @@ class Stack:
                          for p in sorted(self.workdir.glob("*.log")))
 
     def __enter__(self) -> Stack:
+        # A clean Redis, as every app test starts with: no rate-limit counts left by an earlier test.
+        client = redis.Redis.from_url(self.env["STOREFRONT_REDIS_URL"])
+        try:
+            client.flushall()
+        finally:
+            client.close()
         self._cli("migrate")
         self._cli("keyset", "generate", "--out", self.env["STOREFRONT_JWT_KEYSET_FILE"])
         # --password=... : a generated password may start with a dash.
