@@ -120,7 +120,10 @@ class Consumer:
     # -- one entry -------------------------------------------------------------------------
 
     async def process(self, entry_id: str, fields: dict[str, str]) -> None:
-        # Traced as a child of the span that wrote the event (the request's), when tracing is on.
+        if not tracing.enabled():
+            await self._process(entry_id, fields)
+            return
+        # Traced as a child of the span that wrote the event (the request's).
         with tracing.continued(fields.get("traceparent") or None, "event.handle", consumer=True,
                                **{"storefront.event.id": fields.get("id", "")[:36],
                                   "storefront.event.type": fields.get("type", "unknown")[:100]}):
