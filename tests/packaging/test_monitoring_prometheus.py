@@ -72,10 +72,12 @@ class Prometheus:
         stop(self.proc)
 
 
-def _start_operator(workdir: Path, kubeconfig: Path) -> tuple[subprocess.Popen, int]:
+def _start_operator(workdir: Path, kubeconfig: Path, namespace: str) -> tuple[subprocess.Popen, int]:
+    """The operator process, watching only the test's namespace (other tests' Storefronts are
+    not its business) and without peering (it is alone there)."""
     health_port, metrics_port = free_port(), free_port()
     env = {**os.environ, "KUBECONFIG": str(kubeconfig), "STOREFRONT_OPERATOR_RESYNC_SECONDS": "2",
-           "STOREFRONT_OPERATOR_PEERING_NAME": "storefront-operator-monitoring-test",
+           "STOREFRONT_OPERATOR_NAMESPACES": namespace, "STOREFRONT_OPERATOR_STANDALONE": "true",
            "STOREFRONT_OPERATOR_LIVENESS_ENDPOINT": f"http://127.0.0.1:{health_port}/healthz",
            "STOREFRONT_OPERATOR_METRICS_PORT": str(metrics_port)}
     proc = spawn([sys.executable, "-m", "storefront_operator"], workdir / "operator.log", env=env, cwd=REPO)
@@ -147,14 +149,11 @@ def _traffic(stack: Stack, receiver: WebhookReceiver) -> None:
 def test_every_dashboard_panel_has_data_and_every_rule_evaluates(
         storefront_crds, database_factory, redis_server, postgres_server, namespace, tmp_path):
     control_plane = storefront_crds
-    control_plane.kubectl("apply", "-f", "-", input=yaml.safe_dump(
-        {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering",
-         "metadata": {"name": "storefront-operator-monitoring-test"}}))
     database_url = database_factory()
     # Login attempts past the sixth a minute from one address are refused (429).
     with WebhookReceiver() as receiver, Stack(database_url, redis_server.url, tmp_path,
                                               STOREFRONT_RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE="6") as stack:
-        operator, operator_metrics = _start_operator(tmp_path, control_plane.kubeconfig)
+        operator, operator_metrics = _start_operator(tmp_path, control_plane.kubeconfig, namespace)
         prometheus = None
         probe = ReadinessProbe(f"{stack.api}/ready").__enter__()
         try:
@@ -228,4 +227,7 @@ def test_every_dashboard_panel_has_data_and_every_rule_evaluates(
             probe.__exit__()
             if prometheus is not None:
                 prometheus.stop()
+            # Deleted while the operator runs, so it takes its finalizer off and the namespace can go.
+            control_plane.kubectl("delete", "storefront", "shop", "-n", namespace, "--ignore-not-found",
+                                  "--timeout=30s", check=False)
             stop(operator)
