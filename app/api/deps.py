@@ -66,8 +66,14 @@ def _redis_or_none():
         return None
 
 
-def get_identity(request: Request) -> Identity:
-    return build_identity(security_of(request), _redis_or_none())
+async def get_identity(request: Request) -> Identity:
+    """The identity services of this app, built once: they hold no per-request state. Rebuilt
+    only when the security objects or the Redis client are replaced (settings reloaded in tests)."""
+    security, redis = security_of(request), _redis_or_none()
+    identity = getattr(request.app.state, "identity", None)
+    if identity is None or identity.security is not security or identity.redis is not redis:
+        identity = request.app.state.identity = build_identity(security, redis)
+    return identity
 
 
 def client_ip(request: Request) -> str:
