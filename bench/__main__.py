@@ -25,6 +25,7 @@ BENCHMARKS = {
     "profile": "bench.profile",
     "before-after": "bench.before_after",
     "passwords": "bench.passwords",
+    "mixed": "bench.mixed",
 }
 
 

@@ -9,6 +9,9 @@ Scenarios:
 - ``burst``: fire the given requests with at most ``concurrency`` in flight.
 - ``repeat``: request templates, repeated by ``concurrency`` workers for ``seconds``.
 - ``refresh_chain``: each worker owns a refresh token and rotates it for ``seconds``.
+- ``open_mix``: an open-loop mix at a fixed offered rate: ``rate`` requests per second for
+  ``seconds``, each drawn from ``classes`` by weight (seeded, so runs are comparable), sent on
+  schedule whether or not earlier ones have answered; latencies are kept per class.
 - ``session_mix``: each worker refreshes, then calls ``path`` ``reads_per_refresh`` times with
   the fresh access token, on another instance when ``urls`` lists several (exercises signing
   and verification across key rotations).
@@ -154,6 +157,50 @@ async def session_mix(client: httpx.AsyncClient, plan: dict[str, Any], rec: Reco
     rec.extra["signing_kids"] = dict(kids)
 
 
+async def open_mix(client: httpx.AsyncClient, plan: dict[str, Any], rec: Recorder) -> None:
+    """Open loop: the schedule, not the server, sets the pace, so a slow answer cannot lower the
+    offered rate (closed-loop clients hide queueing that way). A request that would exceed
+    ``max_in_flight`` is not sent and is counted as ``shed``: the offered rate was too high."""
+    import random
+
+    classes = plan["classes"]  # [{"name", "weight", "requests": [request, ...]}]
+    rng = random.Random(plan.get("seed", 1))
+    names = [c["name"] for c in classes]
+    picks = rng.choices(range(len(classes)), weights=[c["weight"] for c in classes],
+                        k=int(plan["rate"] * plan["seconds"]))
+    by_class: dict[str, list[float]] = {n: [] for n in names}
+    failed: Counter[str] = Counter()
+    shed: Counter[str] = Counter()
+    in_flight: set[asyncio.Task[None]] = set()
+    limit = plan.get("max_in_flight", 512)
+
+    async def one(cls: dict[str, Any], req: dict[str, Any]) -> None:
+        t0 = time.perf_counter()
+        response = await rec.send(client, req.get("method", "GET"), req["path"], headers=req.get("headers"),
+                                  json=req.get("json"), ok=tuple(cls.get("ok", (200,))))
+        by_class[cls["name"]].append((time.perf_counter() - t0) * 1000)
+        if response is None or response.status_code not in cls.get("ok", (200,)):
+            failed[cls["name"]] += 1
+
+    start = time.perf_counter()
+    for i, index in enumerate(picks):
+        delay = start + i / plan["rate"] - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)  # the schedule itself, not a wait for a condition
+        cls = classes[index]
+        if len(in_flight) >= limit:
+            shed[cls["name"]] += 1
+            continue
+        req = cls["requests"][i % len(cls["requests"])]
+        task = asyncio.create_task(one(cls, req))
+        in_flight.add(task)
+        task.add_done_callback(in_flight.discard)
+    if in_flight:
+        await asyncio.gather(*in_flight)
+    rec.extra.update({"by_class": by_class, "failed_by_class": dict(failed), "shed_by_class": dict(shed),
+                      "offered_seconds": len(picks) / plan["rate"]})
+
+
 def _kid(jwt: str) -> str:
     import base64
 
@@ -161,7 +208,8 @@ def _kid(jwt: str) -> str:
     return json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4))).get("kid", "?")
 
 
-SCENARIOS = {"burst": burst, "repeat": repeat, "refresh_chain": refresh_chain, "session_mix": session_mix}
+SCENARIOS = {"burst": burst, "repeat": repeat, "refresh_chain": refresh_chain, "session_mix": session_mix,
+             "open_mix": open_mix}
 
 
 async def main(plan: dict[str, Any]) -> dict[str, Any]:
