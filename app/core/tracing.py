@@ -127,9 +127,30 @@ class Tracing:
         self.provider.shutdown()
 
 
-def build_provider(settings: Settings) -> Any:
+def _named_roots_sampler(names: frozenset[str], ratio: float) -> Any:
+    """Starts a trace only from a root span with one of ``names`` (at ``ratio``, by trace id);
+    any other span without a parent (a poll's SQL or Redis command) is dropped."""
+    from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult, TraceIdRatioBased
+
+    by_ratio = TraceIdRatioBased(ratio)
+
+    class NamedRoots(Sampler):
+        def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None, links=None,
+                          trace_state=None) -> SamplingResult:
+            if name not in names:
+                return SamplingResult(Decision.DROP)
+            return by_ratio.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
+
+        def get_description(self) -> str:
+            return f"NamedRoots{{{','.join(sorted(names))}}}/{by_ratio.get_description()}"
+
+    return NamedRoots()
+
+
+def build_provider(settings: Settings, roots: frozenset[str] | None = None) -> Any:
     """A tracer provider exporting in batches to ``{endpoint}/v1/traces``, sampling by trace id
-    at ``trace_sampling_ratio`` unless the caller's ``traceparent`` already decided."""
+    at ``trace_sampling_ratio`` unless the caller's ``traceparent`` already decided. With
+    ``roots``, only spans of those names start a trace (the worker: its loops' polling is no trace)."""
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -142,19 +163,22 @@ def build_provider(settings: Settings) -> Any:
         "service.instance.id": os.environ.get("HOSTNAME") or socket.gethostname(),
         "deployment.environment.name": settings.environment,
     })
-    provider = TracerProvider(resource=resource, sampler=ParentBased(TraceIdRatioBased(settings.trace_sampling_ratio)))
+    root = TraceIdRatioBased(settings.trace_sampling_ratio) if roots is None \
+        else _named_roots_sampler(roots, settings.trace_sampling_ratio)
+    provider = TracerProvider(resource=resource, sampler=ParentBased(root))
     exporter = OTLPSpanExporter(endpoint=settings.otlp_endpoint.rstrip("/") + "/v1/traces",
                                 timeout=settings.otlp_timeout_seconds)
     provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=1000))
     return provider
 
 
-def start_tracing(settings: Settings) -> Tracing | None:
-    """The app's tracing, or None (and nothing installed) when no OTLP endpoint is configured."""
+def start_tracing(settings: Settings, roots: frozenset[str] | None = None) -> Tracing | None:
+    """The app's tracing, or None (and nothing installed) when no OTLP endpoint is configured.
+    ``roots``: see ``build_provider``."""
     global _tracer
     if not settings.otlp_endpoint:
         return None
-    provider = build_provider(settings)
+    provider = build_provider(settings, roots)
     _tracer = provider.get_tracer("storefront")
     log.info("tracing on: OTLP to %s, sampling %s", settings.otlp_endpoint, settings.trace_sampling_ratio)
     return Tracing(provider=provider)

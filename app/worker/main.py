@@ -32,6 +32,7 @@ from app.worker.http import build_app
 from app.worker.relay import run_relay
 
 log = logging.getLogger("storefront.worker")
+TRACE_ROOTS = frozenset({"event.handle", "webhook.deliver", "order.expire"})
 SHUTDOWN_SECONDS = 25.0
 
 
@@ -62,7 +63,9 @@ async def run(settings: Settings, host: str, port: int) -> int:
     # Traced like the API when an OTLP endpoint is set: SQL, Redis and the webhook calls.
     if "trace_service_name" not in settings.model_fields_set:
         settings = settings.model_copy(update={"trace_service_name": "storefront-worker"})
-    tracing = start_tracing(settings)
+    # A trace starts only from the handling of an event, a delivery or an expiry (each continues
+    # the request's trace when its event carries one); the loops' polling statements start none.
+    tracing = start_tracing(settings, roots=TRACE_ROOTS)
     if tracing is not None:
         tracing.instrument_engines(engines())
         tracing.instrument_redis(redis)

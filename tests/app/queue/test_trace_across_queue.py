@@ -102,6 +102,13 @@ async def test_the_worker_continues_the_trace_of_the_request_that_placed_the_ord
     # Its database statements (the attempt's record) sit under it too.
     assert [s for s in worker_spans if s.parent_span_id == delivery.span_id and s.attributes.get("db.system")]
 
+    # Nothing the worker did started a trace of its own (its loops' polling starts none): each of
+    # its spans continues a request's trace (this order's, or the registrations' before it).
+    assert [(s.name, s.attributes.get("storefront.event.type")) for s in worker_spans if not s.parent_span_id] == []
+    others = {s.trace_id for s in worker_spans} - {request.trace_id}
+    assert {s.attributes.get("storefront.event.type") for s in worker_spans
+            if s.trace_id in others and s.name == "event.handle"} <= {"user.registered"}, others
+
     # The expiry: a span in the same trace, under the request; its event's handling and delivery under it.
     expiry = _one(worker_spans, "order.expire", **{"storefront.order.id": order_id})
     assert (expiry.trace_id, expiry.parent_span_id) == (request.trace_id, request.span_id)
