@@ -145,6 +145,11 @@ def _section(ctx: Context, seconds: float, rate: float, capacity: float, with_lo
     if saturated:
         section.note(f"{saturated} of {len(with_logins) + len(without)} runs fell behind the schedule (answers "
                      "over 2 s late, or requests failed or shed): the offered rate was not below saturation.")
+    failures = [f for r in with_logins + without for f in r["failures"]][:5]
+    if failures:
+        section.note("First failures: " + "; ".join(
+            f"{f['url'].split('?')[0]} → {f.get('status') or f.get('error')}"
+            + (f" {f['body'][:120]!r}" if f.get("body") else "") for f in failures))
     verdict = "not comparable: saturated" if saturated else ("met" if worst <= LIMIT else "NOT met")
     section.verdicts.append((f"mixed load: logins keep other p99 within {LIMIT:g}× of the p99 without logins",
                              f"worst class {worst:.2f}× at {rate:g} req/s", verdict))
