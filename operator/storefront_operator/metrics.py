@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from storefront_operator.redis_cluster import WIRING_ACTIONS
+
 RECONCILES = Counter("storefront_operator_reconciles_total", "Reconciles run, by result.", ["result"])
 RECONCILE_SECONDS = Histogram("storefront_operator_reconcile_duration_seconds", "Time one reconcile takes.",
                               buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
@@ -32,3 +34,5 @@ for _outcome in ("started", "succeeded", "failed"):
     MIGRATIONS.labels(_outcome)
 for _stage in ("keys", "redis", "migrations", "apply", "reconcile"):
     FAILURES.labels(_stage)
+for _action in WIRING_ACTIONS:
+    REDIS_WIRING.labels(_action)

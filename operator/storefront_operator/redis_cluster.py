@@ -42,12 +42,17 @@ class NodeView:
         return bool(self.flags & {"fail", "noaddr"})
 
 
+# The kinds of action wiring takes: a bounded set, so they can label a metric.
+WIRING_ACTIONS = ("skipped", "forgot", "met", "assigned", "replicated", "reassigned")
+
+
 @dataclass
 class ClusterReport:
     state: str = "unknown"
     nodes: list[str] = field(default_factory=list)
     unreachable: list[str] = field(default_factory=list)
-    actions: list[str] = field(default_factory=list)
+    actions: list[str] = field(default_factory=list)  # what was done, for status and Events
+    kinds: list[str] = field(default_factory=list)  # the kind of each action, one of WIRING_ACTIONS
     masters: int = 0
     replicas: int = 0
     message: str = ""
@@ -55,6 +60,12 @@ class ClusterReport:
     @property
     def ok(self) -> bool:
         return self.state == "ok"
+
+    def act(self, kind: str, text: str) -> None:
+        if kind not in WIRING_ACTIONS:
+            raise ValueError(f"unknown wiring action {kind!r}")
+        self.kinds.append(kind)
+        self.actions.append(text)
 
 
 def parse_nodes(text: str) -> list[NodeView]:
@@ -169,7 +180,7 @@ def _connect(addresses: list[str], password: str | None, timeout: float, report:
     for address, result in zip(targets, results, strict=True):
         if isinstance(result, Exception):
             report.unreachable.append(address)
-            report.actions.append(f"skipped unreachable {address}: {result.__class__.__name__}")
+            report.act("skipped", f"skipped unreachable {address}: {result.__class__.__name__}")
         else:
             nodes.append(result)
     return nodes
@@ -262,7 +273,7 @@ def _forget_departed(nodes: list[_Node], live_ids: dict[str, _Node], unreachable
                 node.cmd("CLUSTER", "FORGET", dead)
             except redis.ResponseError:
                 pass
-        report.actions.append(f"forgot departed node {dead[:8]}")
+        report.act("forgot", f"forgot departed node {dead[:8]}")
 
 
 def _meet_all(nodes: list[_Node], id_of: dict[str, str], report: ClusterReport) -> None:
@@ -272,7 +283,7 @@ def _meet_all(nodes: list[_Node], id_of: dict[str, str], report: ClusterReport) 
         if node is seed or node.node_id in known:
             continue
         seed.cmd("CLUSTER", "MEET", node.ip, node.port, node.bus_port())
-        report.actions.append(f"met {node.ip}:{node.port}")
+        report.act("met", f"met {node.ip}:{node.port}")
 
 
 def _all_know_each_other(nodes: list[_Node], ids: set[str]) -> bool:
@@ -290,7 +301,7 @@ def _assign_fresh(nodes: list[_Node], replicas_per_master: int, report: ClusterR
     masters, others = nodes[:master_count], nodes[master_count:]
     for node, (lo, hi) in zip(masters, even_ranges(master_count), strict=True):
         node.cmd("CLUSTER", "ADDSLOTSRANGE", lo, hi)
-        report.actions.append(f"assigned slots {lo}-{hi} to {node.ip}:{node.port}")
+        report.act("assigned", f"assigned slots {lo}-{hi} to {node.ip}:{node.port}")
     for i, replica in enumerate(others):
         master = masters[i % master_count]
         _replicate(replica, master, report)
@@ -300,7 +311,7 @@ def _replicate(replica: _Node, master: _Node | str, report: ClusterReport) -> No
     master_id = master if isinstance(master, str) else master.node_id
     _wait(lambda: any(v.node_id == master_id and v.is_master for v in replica.views()), 10, "the replica to see its master")
     replica.cmd("CLUSTER", "REPLICATE", master_id)
-    report.actions.append(f"{replica.ip}:{replica.port} replicates {master_id[:8]}")
+    report.act("replicated", f"{replica.ip}:{replica.port} replicates {master_id[:8]}")
 
 
 def _slot_map(node: _Node) -> frozenset:
@@ -322,13 +333,13 @@ def _heal(nodes: list[_Node], replicas_per_master: int, report: ClusterReport, s
         taker = by_id[empty.pop(0).node_id]
         for lo, hi in orphans:
             taker.cmd("CLUSTER", "ADDSLOTSRANGE", lo, hi)
-        report.actions.append(f"gave {len(orphans)} orphaned slot range(s) to {taker.ip}:{taker.port}")
+        report.act("reassigned", f"gave {len(orphans)} orphaned slot range(s) to {taker.ip}:{taker.port}")
     elif orphans:
         spread = serving or live_views
         for i, (lo, hi) in enumerate(orphans):
             owner = by_id[spread[i % len(spread)].node_id]
             owner.cmd("CLUSTER", "ADDSLOTSRANGE", lo, hi)
-        report.actions.append(f"spread {len(orphans)} orphaned slot range(s) over serving masters")
+        report.act("reassigned", f"spread {len(orphans)} orphaned slot range(s) over serving masters")
     # Re-point replicas whose master is gone, and turn empty newcomers into replicas.
     serving_ids = [v.node_id for v in nodes[0].views() if v.is_master and v.slots and v.node_id in by_id]
     replica_count = {mid: 0 for mid in serving_ids}

@@ -84,8 +84,8 @@ def reconcile_redis(kube: Kube, sf: Storefront, settings: Settings) -> RedisResu
         return RedisResult(False, "TooFewNodes", f"{len(addresses)} nodes found, replicasPerMaster={redis.replicas_per_master} "
                                                  f"needs at least {3 * masters_needed}", nodes=addresses)
     report = wire_cluster(addresses, redis.replicas_per_master, password, timeout=settings.redis_timeout_seconds)
-    for action in report.actions:
-        metrics.REDIS_WIRING.labels(action.split()[0]).inc()
+    for kind in report.kinds:
+        metrics.REDIS_WIRING.labels(kind).inc()
     nodes = report.nodes or addresses
     if report.ok and not report.unreachable:
         return RedisResult(True, "ClusterOK", report.message, nodes=nodes, actions=report.actions)

@@ -6,7 +6,14 @@ import pytest
 import redis
 from sfop_support import wait_for
 
-from storefront_operator.redis_cluster import SLOTS, even_ranges, parse_nodes, uncovered, wire_cluster
+from storefront_operator.redis_cluster import (
+    SLOTS,
+    WIRING_ACTIONS,
+    even_ranges,
+    parse_nodes,
+    uncovered,
+    wire_cluster,
+)
 
 
 def test_even_ranges_cover_every_slot_once():
@@ -57,6 +64,11 @@ def test_replicas_per_master_are_honoured(redis_cluster_factory):
     report = wire_cluster(cluster.addresses, replicas_per_master=1)
     assert report.ok, report
     assert (report.masters, report.replicas) == (3, 3)
+    # Each action has its kind, from the bounded set the operator's metric is labelled with
+    # (a node's address never becomes a label value).
+    assert len(report.kinds) == len(report.actions)
+    assert report.kinds.count("assigned") == 3 and report.kinds.count("replicated") == 3
+    assert set(report.kinds) <= set(WIRING_ACTIONS)
 
 
 def test_a_replaced_node_is_healed(redis_cluster_factory):
@@ -72,6 +84,7 @@ def test_a_replaced_node_is_healed(redis_cluster_factory):
     assert report.ok, report
     assert any(a.startswith("forgot") for a in report.actions)
     assert any("orphaned" in a for a in report.actions)
+    assert {"forgot", "reassigned"} <= set(report.kinds)
     for node in cluster.nodes:
         info = cluster.cluster_info(node)
         assert "cluster_state:ok" in info and "cluster_slots_ok:16384" in info
