@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup setup-kube setup-all setup-test setup-test-fast run run-operator test test-fast reliability crds bench lint clean
+.PHONY: setup setup-kube setup-all setup-test setup-test-fast run run-operator devloop test test-fast reliability crds bench lint clean
 
 # What each target builds: the API alone needs no Kubernetes binaries.
 setup:
@@ -30,6 +30,11 @@ run: setup
 ## Also starts a local Kubernetes control plane, the operator, and applies a sample Storefront.
 run-operator: setup-all
 	@$(PY) hack/run-local.py --with-operator
+
+## The developer loop with no registry: a one-node cluster pulling from a registry on loopback;
+## prints the `skaffold dev -p node ...` command to run next (docs/kind.md).
+devloop: setup-all
+	@$(PY) hack/devloop.py
 
 ## The whole suite against real PostgreSQL, Redis and a Kubernetes control plane.
 test: setup-test

@@ -26,7 +26,7 @@ groups=()
 with_browser=0
 for g in "$@"; do
   case "$g" in
-    all) groups+=(control-plane node ingress helm kind registry) ;;  # not promtool, prometheus, jaeger
+    all) groups+=(control-plane node ingress helm kind skaffold registry) ;;  # not promtool, prometheus, jaeger
     browser) with_browser=1 ;;  # a Debian package, not a group of hack/build-tools.sh
     *) groups+=("$g") ;;
   esac

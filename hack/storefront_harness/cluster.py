@@ -30,7 +30,8 @@ def _owner_alive(directory: Path) -> bool:
 
 
 class Cluster:
-    def __init__(self, base_dir: Path | None = None, network: NodeNetwork | None = None):
+    def __init__(self, base_dir: Path | None = None, network: NodeNetwork | None = None,
+                 registries: tuple[str, ...] = ()):
         self.base_dir = Path(base_dir or tempfile.mkdtemp(prefix=Path(CLUSTER_DIR_PREFIX).name, dir="/tmp"))
         self.base_dir.mkdir(parents=True, exist_ok=True)
         # Whose directory this is: a cluster still waiting for the node's lock is not a leftover.
@@ -38,7 +39,7 @@ class Cluster:
         self.network = network or NodeNetwork()
         self.host = HostNetwork(self.network)
         self.plane = ControlPlane(self.base_dir / "kube", network=self.network)
-        self.node = Node(self.plane, self.base_dir / "node")
+        self.node = Node(self.plane, self.base_dir / "node", registries=registries)
 
     @property
     def kubeconfig(self) -> Path:

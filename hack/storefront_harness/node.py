@@ -53,7 +53,8 @@ _STORE_IMPORTED = "imported"
 
 
 class Node:
-    def __init__(self, plane: ControlPlane, base_dir: Path | None = None, name: str = "storefront-node"):
+    def __init__(self, plane: ControlPlane, base_dir: Path | None = None, name: str = "storefront-node",
+                 registries: tuple[str, ...] = ()):
         if plane.network is None:
             raise ValueError("the control plane must be started with the node's NodeNetwork")
         self.plane = plane
@@ -69,6 +70,9 @@ class Node:
         self.ports = {name: free_port() for name in
                       ("kubelet-healthz", "scheduler", "proxy-healthz", "proxy-metrics", "dns-health", "dns-ready")}
         self.procs: dict[str, subprocess.Popen] = {}
+        # host:port of plain-HTTP registries on this machine the node may pull from (the
+        # developer loop's loopback registry); without any, pods run only the imported images.
+        self.registries = tuple(registries)
 
     def log(self, component: str) -> Path:
         return self.base_dir / f"{component}.log"
@@ -130,8 +134,13 @@ class Node:
         net_d = self.base_dir / "cni" / "net.d"
         net_d.mkdir(parents=True)
         (net_d / "10-storefront.conflist").write_text(json.dumps(self._cni_config(), indent=2))
+        hosts_d = self.base_dir / "containerd" / "certs.d"
+        for registry in self.registries:
+            (hosts_d / registry).mkdir(parents=True)
+            (hosts_d / registry / "hosts.toml").write_text(
+                f'server = "http://{registry}"\n\n[host."http://{registry}"]\n  capabilities = ["pull", "resolve"]\n')
         config = self.base_dir / "containerd.toml"
-        config.write_text(_containerd_config(self.base_dir, self.store / "root", self.socket, cni_bin, net_d))
+        config.write_text(_containerd_config(self.base_dir, self.store / "root", self.socket, cni_bin, net_d, hosts_d))
         log = self.log("containerd")
         proc = spawn([binary, "--config", str(config)], log)
         self.procs["containerd"] = proc
@@ -520,7 +529,7 @@ def _healthy(url: str) -> bool:
         return r.status == 200
 
 
-def _containerd_config(base: Path, root: Path, socket: Path, cni_bin: str, net_d: Path) -> str:
+def _containerd_config(base: Path, root: Path, socket: Path, cni_bin: str, net_d: Path, hosts_d: Path) -> str:
     return f"""\
 version = 2
 root = "{root}"
@@ -556,6 +565,9 @@ oom_score = 0
     bin_dir = "{cni_bin}"
     conf_dir = "{net_d}"
     max_conf_num = 1
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    # One hosts.toml per registry the node may pull from, each plain HTTP on this machine.
+    config_path = "{hosts_d}"
 """
 
 

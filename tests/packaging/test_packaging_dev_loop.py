@@ -98,6 +98,30 @@ def test_kind_profile_loads_images_instead_of_pushing() -> None:
     assert {"kubeContext": f"kind-{cluster_name}"} in _profiles()["kind"]["activation"]
 
 
+def test_node_profile_pushes_images_built_from_the_local_base() -> None:
+    """The no-registry loop (docs/kind.md): FROM the Debian base hack/lib/images.sh makes, with
+    the host's network (that Docker has no bridge), pushed to the loopback registry; the
+    platform chart with the values of a node that pulls nothing else."""
+    node = _effective_configs()["node"]
+    assert node["build"]["local"]["push"] is True
+    assert node["build"]["local"]["useBuildkit"] is False
+    images_lib = (REPO / "hack" / "lib" / "images.sh").read_text()
+    base = re.search(r'BASE_IMAGE="\$\{BASE_IMAGE:-([^}]+)\}"', images_lib).group(1)
+    for artifact in node["build"]["artifacts"]:
+        assert artifact["docker"]["buildArgs"]["BASE_IMAGE"] == base
+        assert artifact["docker"]["network"] == "host"
+    platform = next(r for r in node["deploy"]["helm"]["releases"] if r["name"] == "storefront")
+    assert platform["valuesFiles"] == ["charts/storefront/values-local.yaml"]
+    assert (REPO / platform["valuesFiles"][0]).is_file()
+    # The commands the docs give are the ones `make devloop` prints.
+    script = (REPO / "hack" / "devloop.py").read_text()
+    assert "skaffold dev -p node --default-repo {repo} --insecure-registry {repo}" in script
+    for doc in ("README.md", "docs/kind.md"):
+        text = (REPO / doc).read_text()
+        assert "make devloop" in text
+        assert "skaffold dev -p node --default-repo 127.0.0.1:5000 --insecure-registry 127.0.0.1:5000" in text
+
+
 def test_helm_releases_use_the_charts_and_set_the_built_images() -> None:
     releases = SKAFFOLD["deploy"]["helm"]["releases"]
     assert [r["name"] for r in releases] == ["storefront-operator", "storefront"], "operator (CRD) first"

@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""The developer loop on this machine with no container registry: `make devloop`, then skaffold.
+
+    make devloop                  # as root; prints the two lines to paste in a second terminal
+    skaffold dev -p node --default-repo 127.0.0.1:5000 --insecure-registry 127.0.0.1:5000
+
+Builds or reuses what the loop needs (skaffold, the registry and the node's binaries from their
+Go modules, the node's images from the local Debian base), then starts a registry on loopback
+(port 5000, or STOREFRONT_REGISTRY_PORT) and the harness's one-node cluster ([docs/node.md])
+whose containerd pulls from that registry over plain HTTP. skaffold builds the API and
+operator images into the local Docker daemon (started here when none runs), pushes them to the
+registry and installs both charts; edits of app/**/*.py are synced into the API pods.
+Ctrl-C stops everything and puts the machine back as it was. See docs/kind.md.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "hack"))
+
+from storefront_harness.cluster import Cluster, build_node_images  # noqa: E402
+from storefront_harness.docker import DOCKERD_ARGS, docker_answers  # noqa: E402
+from storefront_harness.errors import ComponentError  # noqa: E402
+from storefront_harness.process import port_open, spawn, stop  # noqa: E402
+from storefront_harness.registry import Registry  # noqa: E402
+from storefront_harness.tools import tools_dir  # noqa: E402
+
+
+def say(msg: str) -> None:
+    print(f"[devloop] {msg}", flush=True)
+
+
+class StopRequested(Exception):
+    pass
+
+
+def _stop_requested(signum: int, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise StopRequested(signal.Signals(signum).name)
+
+
+def main() -> int:
+    if os.geteuid() != 0:
+        say("the node needs root (containerd, the kubelet, its bridge): run as root")
+        return 2
+    port = int(os.environ.get("STOREFRONT_REGISTRY_PORT", "5000"))
+    if port_open(port):
+        say(f"port {port} is in use: set STOREFRONT_REGISTRY_PORT to a free one")
+        return 2
+    signal.signal(signal.SIGTERM, _stop_requested)
+    signal.signal(signal.SIGINT, _stop_requested)
+    work = Path(tempfile.mkdtemp(prefix="storefront-devloop-"))
+    registry = cluster = dockerd = None
+    try:
+        say("building or reusing the node's images (first time: about 6 minutes)")
+        archive = build_node_images(ROOT)
+        registry = Registry(work / "registry", port=port).start()
+        say(f"registry on http://{registry.address} (log: {registry.log})")
+        say("starting the one-node cluster: control plane, containerd, kubelet, kube-proxy, CoreDNS")
+        cluster = Cluster(registries=(registry.address,)).start([archive])
+        if not docker_answers():
+            dockerd = spawn(["dockerd", *DOCKERD_ARGS], work / "dockerd.log")
+            deadline = time.monotonic() + 60
+            while not docker_answers():
+                if dockerd.poll() is not None or time.monotonic() > deadline:
+                    raise ComponentError("docker", "dockerd", None, work / "dockerd.log", "did not answer")
+                time.sleep(0.5)
+            say(f"started dockerd for skaffold's builds (log: {work / 'dockerd.log'})")
+        repo = registry.address
+        say("ready. In a second terminal, from the repository root:")
+        print(f"\n  export KUBECONFIG={cluster.kubeconfig} PATH={tools_dir()}:$PATH\n"
+              f"  skaffold dev -p node --default-repo {repo} --insecure-registry {repo}\n", flush=True)
+        say("then edit app/**/*.py: the API pods reload it. `kubectl get sf -A -w` shows the Storefront;")
+        say("its Service answers on its cluster IP from this machine. Ctrl-C here stops everything.")
+        while True:
+            for name, proc in (("registry", registry.proc), ("dockerd", dockerd)):
+                if proc is not None and proc.poll() is not None:
+                    say(f"{name} exited with code {proc.returncode}; stopping")
+                    return 1
+            time.sleep(1)
+    except StopRequested as stopped:
+        say(f"{stopped}: stopping")
+        return 0
+    except ComponentError as exc:
+        say(f"could not start: {exc}")
+        return 1
+    finally:
+        if cluster is not None:
+            problems = cluster.destroy()
+            if problems:
+                say(f"could not undo everything the node changed: {problems}")
+        if registry is not None:
+            registry.destroy()
+        stop(dockerd, timeout=30)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
