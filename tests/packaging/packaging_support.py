@@ -42,9 +42,24 @@ def template(chart: Path, release: str, namespace: str, *extra: str, check: bool
                 "--kube-version", kube_version(), *extra, check=check)
 
 
+class StrictLoader(yaml.SafeLoader):
+    """Refuses a mapping key given twice: helm keeps the last one, but strict parsers (skaffold's
+    post-renderer, kubectl's client-side validation) reject the whole manifest."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} given twice", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def render(chart: Path, release: str, namespace: str, *extra: str) -> list[dict[str, Any]]:
-    """The chart's manifests (test hooks included) as parsed documents."""
-    return [doc for doc in yaml.safe_load_all(template(chart, release, namespace, *extra).stdout) if doc]
+    """The chart's manifests (test hooks included) as parsed documents, every key given once."""
+    return [doc for doc in yaml.load_all(template(chart, release, namespace, *extra).stdout, Loader=StrictLoader)
+            if doc]
 
 
 def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:

@@ -34,14 +34,20 @@ app.kubernetes.io/name: {{ include "storefront-operator.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
-{{/* The standard app.kubernetes.io labels of every object. */}}
-{{- define "storefront-operator.labels" -}}
+{{/* The standard app.kubernetes.io labels but the component, for objects that name their own
+(the monitoring ones): a key given twice is invalid YAML to strict parsers. */}}
+{{- define "storefront-operator.commonLabels" -}}
 helm.sh/chart: {{ include "storefront-operator.chart" . }}
 {{ include "storefront-operator.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
-app.kubernetes.io/component: operator
 app.kubernetes.io/part-of: storefront
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* The standard app.kubernetes.io labels of every object of the operator itself. */}}
+{{- define "storefront-operator.labels" -}}
+{{ include "storefront-operator.commonLabels" . }}
+app.kubernetes.io/component: operator
 {{- end }}
 
 {{/* The ServiceAccount the operator runs as. */}}
