@@ -13,7 +13,7 @@ from . import metrics
 from .kube import KubeError
 from .reconcile import reconcile
 from .runtime import RUNTIME
-from .settings import GROUP, MANAGED_BY, PLURAL, VERSION
+from .settings import FINALIZER, GROUP, MANAGED_BY, PLURAL, VERSION
 
 log = logging.getLogger("storefront_operator")
 CHILD_LABELS = {"app.kubernetes.io/managed-by": MANAGED_BY}
@@ -23,7 +23,7 @@ MAX_ERROR_BACKOFF = 300
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
     settings.posting.level = logging.WARNING  # our own Events say what happened; Kopf's would repeat them

@@ -15,6 +15,8 @@ PLURAL = "storefronts"
 KIND = "Storefront"
 FIELD_MANAGER = "storefront-operator"
 MANAGED_BY = "storefront-operator"
+# Kopf's finalizer on every Storefront: it stops the Storefront's daemon before the object goes.
+FINALIZER = f"{GROUP}/finalizer"
 ROTATE_ANNOTATION = f"{GROUP}/rotate-keys"
 
 
