@@ -17,7 +17,8 @@ from skaffold_schema import SCHEMA, apply_patches
 
 from storefront_harness.tools import tool
 
-SKAFFOLD = yaml.safe_load((REPO / "skaffold.yaml").read_text())
+# Two configs, the operator's first (skaffold cleans up in reverse order: the platform first).
+CONFIGS = [doc for doc in yaml.safe_load_all((REPO / "skaffold.yaml").read_text()) if doc]
 KIND_CONFIG = REPO / "k8s" / "kind" / "cluster.yaml"
 
 
@@ -26,16 +27,30 @@ def _sanitized(image: str) -> str:
     return re.sub(r"[/\-.:]", "_", image)
 
 
+def _config(name: str) -> dict:
+    return next(c for c in CONFIGS if c["metadata"]["name"] == name)
+
+
 def _profiles() -> dict[str, dict]:
-    return {p["name"]: p for p in SKAFFOLD["profiles"]}
+    """Each profile name with the config it is defined in last (for its activation)."""
+    return {p["name"]: p for c in CONFIGS for p in c.get("profiles", [])}
 
 
-def _effective_configs() -> dict[str, dict]:
-    """The base config and the config each profile yields (patches applied)."""
-    configs = {"base": SKAFFOLD}
-    for name, profile in _profiles().items():
-        configs[name] = apply_patches(SKAFFOLD, profile.get("patches", []))
+def _effective_configs() -> dict[str, list[dict]]:
+    """The base configs and the configs each profile yields (patches applied where defined)."""
+    configs = {"base": CONFIGS}
+    for name in _profiles():
+        configs[name] = [apply_patches(c, next((p.get("patches", []) for p in c.get("profiles", []) if p["name"] == name), []))
+                         for c in CONFIGS]
     return configs
+
+
+def _artifacts(configs: list[dict]) -> list[dict]:
+    return [a for c in configs for a in c["build"]["artifacts"]]
+
+
+def _releases(configs: list[dict]) -> list[dict]:
+    return [r for c in configs for r in c["deploy"]["helm"]["releases"]]
 
 
 def _dockerfile_stages(path: Path) -> set[str]:
@@ -43,23 +58,37 @@ def _dockerfile_stages(path: Path) -> set[str]:
 
 
 def _release(name: str) -> dict:
-    return next(r for r in SKAFFOLD["deploy"]["helm"]["releases"] if r["name"] == name)
+    return next(r for r in _releases(CONFIGS) if r["name"] == name)
 
 
-@pytest.mark.parametrize("name, config", list(_effective_configs().items()))
-def test_skaffold_config_matches_its_schema_version(name, config) -> None:
-    jsonschema.validate(config, SCHEMA)
+@pytest.mark.parametrize("name, configs", list(_effective_configs().items()))
+def test_skaffold_config_matches_its_schema_version(name, configs) -> None:
+    for config in configs:
+        jsonschema.validate(config, SCHEMA)
 
 
 def test_the_schema_check_refuses_a_misspelt_field() -> None:
-    broken = apply_patches(SKAFFOLD, [{"op": "add", "path": "/deploy/helm/releases/0/chartpath", "value": "x"}])
+    broken = apply_patches(CONFIGS[0], [{"op": "add", "path": "/deploy/helm/releases/0/chartpath", "value": "x"}])
     with pytest.raises(jsonschema.ValidationError, match="chartpath"):
         jsonschema.validate(broken, SCHEMA)
 
 
-@pytest.mark.parametrize("name, config", list(_effective_configs().items()))
-def test_every_artifact_builds_from_files_that_exist(name, config) -> None:
-    artifacts = config["build"]["artifacts"]
+def test_the_operator_config_comes_first_and_each_deploys_what_it_builds() -> None:
+    """skaffold deploys configs in order and cleans them up in reverse: the operator (and its
+    CRD) before the platform, the platform's Storefront deleted while the operator still runs."""
+    assert [c["metadata"]["name"] for c in CONFIGS] == ["storefront-operator", "storefront"]
+    for config in CONFIGS:
+        (release,) = config["deploy"]["helm"]["releases"]
+        (artifact,) = config["build"]["artifacts"]
+        assert _sanitized(artifact["image"]) in release["setValueTemplates"]["image.repository"]
+    # The operator's chart waits for Storefronts being deleted before it is removed.
+    values = yaml.safe_load((REPO / "charts" / "storefront-operator" / "values.yaml").read_text())
+    assert values["operator"]["uninstallWaitSeconds"] > 0
+
+
+@pytest.mark.parametrize("name, configs", list(_effective_configs().items()))
+def test_every_artifact_builds_from_files_that_exist(name, configs) -> None:
+    artifacts = _artifacts(configs)
     assert {a["image"] for a in artifacts} == {"storefront-app", "storefront-operator"}
     for artifact in artifacts:
         context = REPO / artifact.get("context", ".")
@@ -81,7 +110,7 @@ def test_every_artifact_builds_from_files_that_exist(name, config) -> None:
 def test_dev_profile_serves_synced_sources_with_reload() -> None:
     profiles = _profiles()
     assert profiles["dev"]["activation"] == [{"command": "dev"}]
-    app = next(a for a in _effective_configs()["dev"]["build"]["artifacts"] if a["image"] == "storefront-app")
+    app = next(a for a in _artifacts(_effective_configs()["dev"]) if a["image"] == "storefront-app")
     assert app["docker"]["target"] == "dev"
     dockerfile = (REPO / app["docker"]["dockerfile"]).read_text()
     dev_stage = dockerfile.split("AS dev", 1)[1]
@@ -91,11 +120,13 @@ def test_dev_profile_serves_synced_sources_with_reload() -> None:
 
 
 def test_kind_profile_loads_images_instead_of_pushing() -> None:
-    kind = _effective_configs()["kind"]
-    assert kind["build"]["local"]["push"] is False
     cluster_name = yaml.safe_load(KIND_CONFIG.read_text())["name"]
-    assert kind["deploy"]["kubeContext"] == f"kind-{cluster_name}"
-    assert {"kubeContext": f"kind-{cluster_name}"} in _profiles()["kind"]["activation"]
+    for kind in _effective_configs()["kind"]:
+        assert kind["build"]["local"]["push"] is False
+        assert kind["deploy"]["kubeContext"] == f"kind-{cluster_name}"
+    for config in CONFIGS:
+        (profile,) = [p for p in config["profiles"] if p["name"] == "kind"]
+        assert {"kubeContext": f"kind-{cluster_name}"} in profile["activation"]
 
 
 def test_node_profile_pushes_images_built_from_the_local_base() -> None:
@@ -103,14 +134,20 @@ def test_node_profile_pushes_images_built_from_the_local_base() -> None:
     the host's network (that Docker has no bridge), pushed to the loopback registry; the
     platform chart with the values of a node that pulls nothing else."""
     node = _effective_configs()["node"]
-    assert node["build"]["local"]["push"] is True
-    assert node["build"]["local"]["useBuildkit"] is False
     images_lib = (REPO / "hack" / "lib" / "images.sh").read_text()
     base = re.search(r'BASE_IMAGE="\$\{BASE_IMAGE:-([^}]+)\}"', images_lib).group(1)
-    for artifact in node["build"]["artifacts"]:
+    for config in node:
+        assert config["build"]["local"]["push"] is True
+        assert config["build"]["local"]["useBuildkit"] is False
+        (artifact,) = config["build"]["artifacts"]
         assert artifact["docker"]["buildArgs"]["BASE_IMAGE"] == base
         assert artifact["docker"]["network"] == "host"
-    platform = next(r for r in node["deploy"]["helm"]["releases"] if r["name"] == "storefront")
+        # tag@digest: exactly the name skaffold gives what it pushed, which file sync matches
+        # against the pods' images; and a rebuild under the same commit tag is a new image.
+        (release,) = config["deploy"]["helm"]["releases"]
+        image = _sanitized(artifact["image"])
+        assert release["setValueTemplates"]["image.tag"] == f"{{{{.IMAGE_TAG_{image}}}}}@{{{{.IMAGE_DIGEST_{image}}}}}"
+    platform = next(r for r in _releases(node) if r["name"] == "storefront")
     assert platform["valuesFiles"] == ["charts/storefront/values-local.yaml"]
     assert (REPO / platform["valuesFiles"][0]).is_file()
     # The commands the docs give are the ones `make devloop` prints.
@@ -123,9 +160,9 @@ def test_node_profile_pushes_images_built_from_the_local_base() -> None:
 
 
 def test_helm_releases_use_the_charts_and_set_the_built_images() -> None:
-    releases = SKAFFOLD["deploy"]["helm"]["releases"]
+    releases = _releases(CONFIGS)
     assert [r["name"] for r in releases] == ["storefront-operator", "storefront"], "operator (CRD) first"
-    artifacts = {a["image"] for a in SKAFFOLD["build"]["artifacts"]}
+    artifacts = {a["image"] for a in _artifacts(CONFIGS)}
     for release in releases:
         chart = REPO / release["chartPath"]
         assert (chart / "Chart.yaml").is_file(), release["chartPath"]
@@ -146,7 +183,7 @@ def test_helm_releases_use_the_charts_and_set_the_built_images() -> None:
 
 
 def test_helm_releases_render_with_the_values_skaffold_sets() -> None:
-    for release in SKAFFOLD["deploy"]["helm"]["releases"]:
+    for release in _releases(CONFIGS):
         sets = [f"{k}={v}" for k, v in release.get("setValues", {}).items()]
         sets += ["image.repository=storefront-built", "image.tag=abc1234"]
         docs = render(REPO / release["chartPath"], release["name"], release["namespace"],
@@ -161,8 +198,11 @@ def test_the_storefront_image_is_rewritten_by_skaffold() -> None:
     """skaffold replaces built images only in fields it knows; Storefront.spec.image is made
     known through resourceSelector, and must be where the CRD keeps the image."""
     crd = yaml.safe_load((REPO / "k8s" / "crds" / "storefronts.platform.storefront.dev.yaml").read_text())
-    allow = SKAFFOLD["resourceSelector"]["allow"]
+    allow = _config("storefront")["resourceSelector"]["allow"]
     assert allow == [{"groupKind": f"{crd['spec']['names']['kind']}.{crd['spec']['group']}", "image": [".spec.image"]}]
+    # A new skaffold session's run-id label must not restart the datastores (and empty them).
+    deny = _config("storefront")["resourceSelector"]["deny"]
+    assert {"groupKind": "StatefulSet.apps", "labels": [".spec.template.metadata.labels"]} in deny
     version = crd["spec"]["versions"][0]
     assert version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["image"]["type"] == "string"
 
@@ -177,7 +217,7 @@ def test_port_forward_targets_the_api_service_the_operator_creates() -> None:
     body = one(docs, "Storefront")
     body["metadata"]["uid"] = "0"
     service = network.service(Storefront.from_body(body))
-    (forward,) = SKAFFOLD["portForward"]
+    (forward,) = _config("storefront")["portForward"]
     assert forward["resourceType"].lower() == "service"
     assert forward["resourceName"] == service["metadata"]["name"]
     assert forward["namespace"] == release["namespace"]
@@ -229,10 +269,10 @@ def test_docs_use_the_same_names_as_the_files() -> None:
     assert "kind create cluster --config k8s/kind/cluster.yaml" in doc
     assert "skaffold dev -p kind" in doc
     assert f"kind-{cluster}" in doc
-    for release in SKAFFOLD["deploy"]["helm"]["releases"]:
+    for release in _releases(CONFIGS):
         assert f"helm --kube-context kind-{cluster} test {release['name']} -n {release['namespace']}" in doc
     host = _release("storefront")["setValues"]["ingress.host"]
     assert f"http://{host}/ready" in doc
-    assert f"http://127.0.0.1:{SKAFFOLD['portForward'][0]['localPort']}/ready" in doc
-    for artifact in SKAFFOLD["build"]["artifacts"]:
+    assert f"http://127.0.0.1:{_config('storefront')['portForward'][0]['localPort']}/ready" in doc
+    for artifact in _artifacts(CONFIGS):
         assert artifact["image"] in doc
