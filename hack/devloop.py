@@ -27,9 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "hack"))
 
 from storefront_harness.cluster import Cluster, build_node_images  # noqa: E402
-from storefront_harness.docker import DOCKERD_ARGS, docker_answers  # noqa: E402
+from storefront_harness.docker import DockerSession  # noqa: E402
 from storefront_harness.errors import ComponentError  # noqa: E402
-from storefront_harness.process import port_open, spawn, stop  # noqa: E402
+from storefront_harness.process import port_open  # noqa: E402
 from storefront_harness.registry import Registry  # noqa: E402
 from storefront_harness.tools import tools_dir  # noqa: E402
 
@@ -59,7 +59,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _stop_requested)
     signal.signal(signal.SIGINT, _stop_requested)
     work = Path(tempfile.mkdtemp(prefix="storefront-devloop-"))
-    registry = cluster = dockerd = None
+    registry = cluster = docker = None
     try:
         say("building or reusing the node's images (first time: about 6 minutes)")
         archive = build_node_images(ROOT)
@@ -67,14 +67,12 @@ def main() -> int:
         say(f"registry on http://{registry.address} (log: {registry.log})")
         say("starting the one-node cluster: control plane, containerd, kubelet, kube-proxy, CoreDNS")
         cluster = Cluster(registries=(registry.address,)).start([archive])
-        if not docker_answers():
-            dockerd = spawn(["dockerd", *DOCKERD_ARGS], work / "dockerd.log")
-            deadline = time.monotonic() + 60
-            while not docker_answers():
-                if dockerd.poll() is not None or time.monotonic() > deadline:
-                    raise ComponentError("docker", "dockerd", None, work / "dockerd.log", "did not answer")
-                time.sleep(0.5)
-            say(f"started dockerd for skaffold's builds (log: {work / 'dockerd.log'})")
+        # skaffold builds with the Docker daemon the image scripts share: hold their lock (and
+        # the daemon, started here if none runs) for as long as the loop runs.
+        say("taking the image builds' lock for skaffold's builds")
+        session = DockerSession(work)
+        session.__enter__()
+        docker = session
         repo = registry.address
         say("ready. In a second terminal, from the repository root:")
         print(f"\n  export KUBECONFIG={cluster.kubeconfig} PATH={tools_dir()}:$PATH\n"
@@ -82,10 +80,9 @@ def main() -> int:
         say("then edit app/**/*.py: the API pods reload it. `kubectl get sf -A -w` shows the Storefront;")
         say("its Service answers on its cluster IP from this machine. Ctrl-C here stops everything.")
         while True:
-            for name, proc in (("registry", registry.proc), ("dockerd", dockerd)):
-                if proc is not None and proc.poll() is not None:
-                    say(f"{name} exited with code {proc.returncode}; stopping")
-                    return 1
+            if registry.proc.poll() is not None:
+                say(f"the registry exited with code {registry.proc.returncode}; stopping")
+                return 1
             time.sleep(1)
     except StopRequested as stopped:
         say(f"{stopped}: stopping")
@@ -94,13 +91,14 @@ def main() -> int:
         say(f"could not start: {exc}")
         return 1
     finally:
+        if docker is not None:
+            docker.__exit__(None, None, None)
         if cluster is not None:
             problems = cluster.destroy()
             if problems:
                 say(f"could not undo everything the node changed: {problems}")
         if registry is not None:
             registry.destroy()
-        stop(dockerd, timeout=30)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -86,6 +86,21 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         report.sections.append(("registry log", "\n".join(_registry.log.read_text(errors="replace").splitlines()[-40:])))
     if _cluster is not None:
         try:
+            report.sections.append(("operator and platform pod logs", _pod_logs(_cluster)))
+        except Exception as exc:  # noqa: BLE001 - diagnostics must never hide the failure
+            report.sections.append(("operator and platform pod logs", f"could not collect: {exc}"))
+        try:
             report.sections.append(("cluster state and node logs", _cluster.diagnostics()))
         except Exception as exc:  # noqa: BLE001 - diagnostics must never hide the failure
             report.sections.append(("cluster state and node logs", f"could not collect: {exc}"))
+
+
+def _pod_logs(cluster: Cluster) -> str:
+    """The last lines of every container of the operator's and the platform's pods."""
+    out = []
+    for namespace in ("storefront-system", "storefront"):
+        pods = cluster.kubectl("get", "pods", "-n", namespace, "-o", "name", check=False).stdout.split()
+        for pod in pods:
+            r = cluster.kubectl("logs", "-n", namespace, pod, "--all-containers", "--tail=60", check=False)
+            out.append(f"--- {namespace}/{pod} ---\n{r.stdout[-6000:]}{r.stderr[-500:]}")
+    return "\n".join(out) or "no pods"
