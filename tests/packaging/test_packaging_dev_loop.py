@@ -139,6 +139,7 @@ def test_node_profile_pushes_images_built_from_the_local_base() -> None:
     for config in node:
         assert config["build"]["local"]["push"] is True
         assert config["build"]["local"]["useBuildkit"] is False
+        assert config["build"]["local"]["useDockerCLI"] is True  # removes each step's container
         (artifact,) = config["build"]["artifacts"]
         assert artifact["docker"]["buildArgs"]["BASE_IMAGE"] == base
         assert artifact["docker"]["network"] == "host"
