@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "hack"))
 
 from storefront_harness.cluster import Cluster, build_node_images  # noqa: E402
-from storefront_harness.docker import DockerSession  # noqa: E402
+from storefront_harness.docker import DockerSession, keep_as_build_cache  # noqa: E402
 from storefront_harness.errors import ComponentError  # noqa: E402
 from storefront_harness.process import port_open  # noqa: E402
 from storefront_harness.registry import Registry  # noqa: E402
@@ -92,7 +92,11 @@ def main() -> int:
         return 1
     finally:
         if docker is not None:
-            docker.__exit__(None, None, None)
+            try:
+                if registry is not None:
+                    keep_as_build_cache(registry.address)
+            finally:
+                docker.__exit__(None, None, None)
         if cluster is not None:
             problems = cluster.destroy()
             if problems:

@@ -27,6 +27,30 @@ def docker_answers() -> bool:
     return subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0
 
 
+def keep_as_build_cache(repo: str) -> None:
+    """Drops every name images got for a registry at ``repo`` (host:port, gone with that
+    registry): tags, and the repo@digest references pushes leave. The newest image of each tag
+    stays as ``storefront-devloop:<image>``, whose layers are the next build's cache; the image
+    that name held before is removed."""
+    def docker(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["docker", *args], capture_output=True, text=True, check=False)
+    listed = docker("image", "ls", "--digests", "--filter", f"reference={repo}/*",
+                    "--format", "{{.Repository}} {{.Tag}} {{.Digest}} {{.ID}}")
+    for line in listed.stdout.splitlines():
+        if not line.strip():
+            continue
+        repository, tag, digest, image_id = line.split()
+        if tag != "<none>":
+            cache = f"storefront-devloop:{repository[len(repo) + 1:]}"
+            previous = docker("image", "inspect", "-f", "{{.Id}}", cache).stdout.strip()
+            docker("tag", image_id, cache)
+            docker("rmi", f"{repository}:{tag}")
+            if previous and not previous.removeprefix("sha256:").startswith(image_id):
+                docker("rmi", previous)  # refused, harmlessly, while a newer image still builds on it
+        if digest != "<none>":
+            docker("rmi", f"{repository}@{digest}")
+
+
 class DockerSession:
     """The images lock, and a Docker daemon while it is held."""
 

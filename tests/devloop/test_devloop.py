@@ -25,7 +25,7 @@ import pytest
 from devloop_support import LOGS
 
 from storefront_harness.cluster import Cluster
-from storefront_harness.docker import DockerSession
+from storefront_harness.docker import DockerSession, keep_as_build_cache
 from storefront_harness.platform import REPO
 from storefront_harness.registry import Registry
 from storefront_harness.tools import tool, tools_dir
@@ -116,29 +116,18 @@ class Skaffold:
 def skaffold(workspace: Path, cluster: Cluster, registry: Registry, tmp_path_factory) -> Iterator[Skaffold]:
     # Builds need the Docker daemon the image scripts share: hold their lock while skaffold runs.
     with DockerSession(tmp_path_factory.mktemp("docker")):
+        containers = docker_containers()
         try:
             yield Skaffold(workspace, cluster, registry)
         finally:
             keep_as_build_cache(registry.address)
+        # The lock keeps other builds out meanwhile: any new container is one skaffold's left.
+        assert docker_containers() == containers, "skaffold's builds left containers behind"
 
 
-def keep_as_build_cache(repo: str) -> None:
-    """Drops the names skaffold gave its images in this run's registry (its port changes every
-    run); the newest of each stays as ``storefront-devloop:<image>``, whose layers are the next
-    run's build cache, and the one that name held before is removed."""
-    def docker(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["docker", *args], capture_output=True, text=True, check=False)
-    listed = docker("image", "ls", "--filter", f"reference={repo}/*", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}")
-    for line in listed.stdout.split("\n"):
-        if not line.strip():
-            continue
-        ref, image_id = line.rsplit(" ", 1)
-        cache = f"storefront-devloop:{ref[len(repo) + 1:].split(':', 1)[0]}"
-        previous = docker("image", "inspect", "-f", "{{.Id}}", cache).stdout.strip()
-        docker("tag", image_id, cache)
-        docker("rmi", ref)
-        if previous and not image_id.startswith(previous.removeprefix("sha256:")[:12]):
-            docker("rmi", previous)  # refused, harmlessly, while a newer image still builds on it
+def docker_containers() -> set[str]:
+    return set(subprocess.run(["docker", "ps", "-aq", "--no-trunc"], capture_output=True, text=True,
+                              check=True).stdout.split())
 
 
 def storefront(cluster: Cluster) -> dict:
@@ -209,6 +198,7 @@ def test_skaffold_run_then_dev_serves_an_edit_through_file_sync(skaffold: Skaffo
         pods = wait_for("the API pods serving the dev image", lambda: serving(cluster, dev_image), 300)
         before = running(pods)
         api_builds = dev_log.read_text(errors="replace").count("Building [storefront-app]")
+        watching = dev_log.read_text(errors="replace").count("Watching for changes")
         manifests_before = registry.tags("storefront-app")
 
         marker = f"edited-{time.monotonic_ns()}"
@@ -219,10 +209,14 @@ def test_skaffold_run_then_dev_serves_an_edit_through_file_sync(skaffold: Skaffo
 
         wait_for("the edit served by the running API pods",
                  lambda: marker in http_get(service_url(cluster, "/health"))[1], 120, 1)
+        assert "Syncing 1 files" in dev_log.read_text(errors="replace"), "the edit did not go through skaffold's file sync"
+        # The operator's image is rebuilt and redeployed (the project's one wheel carries app/
+        # too): let skaffold finish, so Ctrl-C cancels no build, and the API must not care.
+        wait_for("skaffold watching again after the operator's rebuild",
+                 lambda: dev_log.read_text(errors="replace").count("Watching for changes") > watching
+                 or proc.poll() is not None, 300)
+        assert proc.poll() is None, f"skaffold dev exited with {proc.returncode}"
         log = dev_log.read_text(errors="replace")
-        assert "Syncing 1 files" in log, "the edit did not go through skaffold's file sync"
-        # (The operator's image is rebuilt: its wheel carries app/ too; skaffold may still be at
-        # it when this test stops it.)
         assert log.count("Building [storefront-app]") == api_builds, "the edit rebuilt the API image instead of syncing"
         assert registry.tags("storefront-app") == manifests_before, "the edit pushed an image"
         assert storefront(cluster)["spec"]["image"] == dev_image
