@@ -80,9 +80,11 @@ PY
     for pkg in "$@"; do
       local name=${pkg##*/}
       log "building $name ($module $version)"
+      local started=$SECONDS
       mkdir -p "$outdir/$name-$version"
       GOFLAGS=-mod=mod go build -trimpath ${BUILD_TAGS:+-tags "$BUILD_TAGS"} -ldflags "$ldflags" -o "$outdir/$name-$version/$name.tmp" "$pkg"
       mv "$outdir/$name-$version/$name.tmp" "$outdir/$name-$version/$name"
+      log "built $name in $((SECONDS - started))s"
     done
   )
 }
@@ -125,7 +127,9 @@ go_install() {  # name pkg version [ldflags]
   local name=$1 pkg=$2 version=$3 ldflags=${4:-}
   have "$name" "$version" && return 0
   log "installing $name $version"
+  local started=$SECONDS
   GOBIN="$cache_root/$name-$version" go install -trimpath -ldflags "-s -w $ldflags" "$pkg@$version"
+  log "built $name in $((SECONDS - started))s"
 }
 # Like helm's own release build: stamp its version and the Kubernetes version it assumes when
 # rendering without a cluster (derived from the client-go it is built with), not the v1.20 fallback.
@@ -220,4 +224,6 @@ if wants node; then
   link_bin coredns "$COREDNS_VERSION"
   link_bin metrics-server "$METRICS_SERVER_VERSION"
 fi
+# What a fresh machine pays once, in one figure (nothing is said when every tool was cached).
+[ "$SECONDS" -lt 5 ] || log "tools built in ${SECONDS}s: ${groups[*]}"
 echo "$cache_root/bin"
