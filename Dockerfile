@@ -22,14 +22,15 @@ ENV PIP_NO_CACHE_DIR=1 \
 # ones whose system interpreter refuses pip installs (PEP 668).
 RUN python3 -m venv /opt/uv && /opt/uv/bin/pip install "uv==${UV_VERSION}"
 WORKDIR /app
-# Dependencies first, alone, so editing the sources does not reinstall them.
-COPY pyproject.toml uv.lock README.md ./
+# Dependencies first, alone, so editing the sources (or the README, which only the project's
+# own metadata reads) does not reinstall them.
+COPY pyproject.toml uv.lock ./
 RUN /opt/uv/bin/uv sync --frozen --no-dev --no-install-project
 COPY app/ ./app/
 COPY operator/storefront_operator/ ./operator/storefront_operator/
 COPY migrations/ ./migrations/
 # alembic.ini is optional (the app configures Alembic in code); the glob lets it be absent.
-COPY pyproject.toml alembic.in[i] ./
+COPY README.md pyproject.toml alembic.in[i] ./
 # The project itself is installed pointing at /app (editable), so the code that runs is the
 # code in /app: the one directory the development loop syncs changed files into.
 RUN /opt/uv/bin/uv sync --frozen --no-dev \
