@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 from devloop_support import LOGS
 
+from storefront_harness import polling
 from storefront_harness.cluster import Cluster
 from storefront_harness.docker import DockerSession, keep_as_build_cache
 from storefront_harness.platform import REPO
@@ -37,18 +38,8 @@ HEALTH_MODEL = 'class Health(BaseModel):\n    status: Literal["ok"] = "ok"\n'
 
 
 def wait_for(what: str, check: Callable[[], object], timeout: float, interval: float = 2) -> object:
-    """Polls ``check`` until it returns something truthy; fails naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-            if result:
-                return result
-        except Exception as exc:  # noqa: BLE001 - retried until the deadline, shown if it passes
-            last_error = exc
-        time.sleep(interval)
-    pytest.fail(f"{what}: not within {timeout:.0f}s" + (f" (last error: {last_error})" if last_error else ""))
+    """The harness's bounded poll, with the devloop's argument order and slower default tick."""
+    return polling.wait_for(check, timeout, interval, message=what)
 
 
 def http_get(url: str) -> tuple[int, str]:
