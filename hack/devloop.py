@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -31,21 +30,13 @@ from storefront_harness.docker import DockerSession, keep_as_build_cache  # noqa
 from storefront_harness.errors import ComponentError  # noqa: E402
 from storefront_harness.process import port_open  # noqa: E402
 from storefront_harness.registry import Registry  # noqa: E402
+from storefront_harness.signals import StopRequested, raise_on_stop_signals  # noqa: E402
 from storefront_harness.tools import tools_dir  # noqa: E402
 
 
 def say(msg: str) -> None:
     print(f"[devloop] {msg}", flush=True)
 
-
-class StopRequested(Exception):
-    pass
-
-
-def _stop_requested(signum: int, frame) -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    raise StopRequested(signal.Signals(signum).name)
 
 
 def main() -> int:
@@ -56,8 +47,7 @@ def main() -> int:
     if port_open(port):
         say(f"port {port} is in use: set STOREFRONT_REGISTRY_PORT to a free one")
         return 2
-    signal.signal(signal.SIGTERM, _stop_requested)
-    signal.signal(signal.SIGINT, _stop_requested)
+    raise_on_stop_signals()
     work = Path(tempfile.mkdtemp(prefix="storefront-devloop-"))
     registry = cluster = docker = None
     try:

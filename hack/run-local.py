@@ -20,7 +20,6 @@ import base64
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ from storefront_harness import ControlPlane, PostgresServer, RedisServer  # noqa
 from storefront_harness.cluster import Cluster, build_node_images  # noqa: E402
 from storefront_harness.platform import install_operator, install_platform  # noqa: E402
 from storefront_harness.process import free_port, port_open, spawn, stop  # noqa: E402
+from storefront_harness.signals import StopRequested, raise_on_stop_signals  # noqa: E402
 from storefront_harness.tools import tools_dir  # noqa: E402
 
 PY = sys.executable
@@ -73,8 +73,7 @@ def main() -> int:
     # PostgreSQL runs as the postgres user when we are root: it must be able to reach its directory.
     work.chmod(0o711)
     # SIGTERM (a process manager, `timeout`, a container runtime) stops everything like Ctrl-C.
-    signal.signal(signal.SIGTERM, _stop_requested)
-    signal.signal(signal.SIGINT, _stop_requested)
+    raise_on_stop_signals()
     code = 1
     try:
         code = run(args, work)
@@ -92,16 +91,6 @@ def main() -> int:
             shutil.rmtree(work, ignore_errors=True)
     return code
 
-
-class StopRequested(Exception):
-    pass
-
-
-def _stop_requested(signum: int, frame) -> None:
-    # Cleanup runs once: a second signal during it must not cut it short.
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    raise StopRequested(signal.Signals(signum).name)
 
 
 def run(args: argparse.Namespace, work: Path) -> int:
