@@ -13,6 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 _live: set[subprocess.Popen] = set()
+# Ports free_port has returned: a port chosen but not yet bound (a Redis node's data port while
+# the next node picks its cluster bus port) still passes the bind check, so it is never offered twice.
+_handed_out: set[int] = set()
 
 
 def _ephemeral_range() -> tuple[int, int]:
@@ -29,21 +32,26 @@ def free_port() -> int:
     Ports the kernel hands out for port 0 come from the ephemeral range, which is also where
     every outgoing connection gets its local port: between choosing such a port and the server
     binding it, a client socket (a test's, the API server's) can take it. Below that range only
-    listeners compete, and we check there is none.
+    listeners compete, and we check there is none. Within one process no port is returned twice.
     """
     low, _ = _ephemeral_range()
     floor = 10000 if low > 12000 else 1024
     for _ in range(100):
         port = random.randint(floor, low - 1)  # noqa: S311 - a port number, not a secret
+        if port in _handed_out:
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return port
+        _handed_out.add(port)
+        return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:  # a crowded machine: any port
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port = s.getsockname()[1]
+    _handed_out.add(port)
+    return port
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:

@@ -10,9 +10,12 @@ from storefront_harness.process import _ephemeral_range, free_port
 
 def test_free_ports_are_bindable_and_outside_the_ephemeral_range():
     low, _ = _ephemeral_range()
-    ports = {free_port() for _ in range(50)}
+    drawn = [free_port() for _ in range(50)]
+    ports = set(drawn)
     assert all(port < low for port in ports)
-    assert len(ports) > 40  # spread out, so two components rarely draw the same one
+    # Never the same twice: a port chosen but not yet bound (a Redis node's data port while the
+    # next node picks its cluster bus port) passes the bind check, so only memory prevents it.
+    assert len(ports) == len(drawn)
     for port in list(ports)[:5]:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             s.bind(("127.0.0.1", port))
