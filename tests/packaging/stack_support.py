@@ -11,6 +11,7 @@ import secrets
 import subprocess
 import sys
 import threading
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -140,3 +141,26 @@ class Stack:
         r = self.login(self.admin_email, self.admin_password)
         assert r.status_code == 200, r.text
         return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+    def shop_with_webhook(self, receiver: WebhookReceiver, product_name: str, price: str, stock: int
+                          ) -> tuple[str, str, dict[str, str]]:
+        """A webhook for order.placed to ``receiver``, a product and a logged-in customer, through
+        the API; returns (product id, customer email, the customer's headers)."""
+        admin = self.admin_headers()
+        r = httpx.post(f"{self.api}/webhooks", json={"url": receiver.url, "events": ["order.placed"]}, headers=admin)
+        assert r.status_code == 201, r.text
+        r = httpx.post(f"{self.api}/products", json={"name": product_name, "price": price, "stock": stock},
+                       headers=admin)
+        assert r.status_code == 201, r.text
+        product = r.json()["id"]
+        email, password = f"user-{uuid.uuid4().hex[:8]}@example.com", f"Pw-{uuid.uuid4().hex}"
+        r = httpx.post(f"{self.api}/auth/register", json={"email": email, "password": password, "name": "Buyer"},
+                       timeout=30)
+        assert r.status_code == 201, r.text
+        r = self.login(email, password)
+        assert r.status_code == 200, r.text
+        return product, email, {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+    def place_order(self, product: str, headers: dict[str, str]) -> None:
+        r = httpx.post(f"{self.api}/orders", json={"items": [{"product_id": product, "quantity": 1}]}, headers=headers)
+        assert r.status_code == 201, r.text

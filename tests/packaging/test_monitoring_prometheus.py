@@ -119,23 +119,11 @@ class ReadinessProbe:
 def _traffic(stack: Stack, receiver: WebhookReceiver) -> None:
     """Logins that succeed, fail and are rate-limited, a sign-up, catalog reads (cache misses and
     hits), an order, and its webhook delivered by the worker."""
-    admin = stack.admin_headers()
-    r = httpx.post(f"{stack.api}/webhooks", json={"url": receiver.url, "events": ["order.placed"]}, headers=admin)
-    assert r.status_code == 201, r.text
-    r = httpx.post(f"{stack.api}/products", json={"name": "Scraped", "price": "4.00", "stock": 5}, headers=admin)
-    assert r.status_code == 201, r.text
-    product = r.json()["id"]
-    email, password = f"user-{uuid.uuid4().hex[:8]}@example.com", f"Pw-{uuid.uuid4().hex}"
-    r = httpx.post(f"{stack.api}/auth/register", json={"email": email, "password": password, "name": "Buyer"}, timeout=30)
-    assert r.status_code == 201, r.text
-    r = stack.login(email, password)
-    assert r.status_code == 200, r.text
-    customer = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    product, email, customer = stack.shop_with_webhook(receiver, "Scraped", "4.00", 5)
     for _ in range(3):
         assert httpx.get(f"{stack.api}/products/{product}").status_code == 200
         assert httpx.get(f"{stack.api}/products").status_code == 200
-    r = httpx.post(f"{stack.api}/orders", json={"items": [{"product_id": product, "quantity": 1}]}, headers=customer)
-    assert r.status_code == 201, r.text
+    stack.place_order(product, customer)
     assert httpx.get(f"{stack.api}/products/{uuid.uuid4()}").status_code == 404
     statuses = [stack.login(email, "not the password").status_code for _ in range(8)]
     assert 401 in statuses and 429 in statuses, statuses

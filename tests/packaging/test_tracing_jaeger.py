@@ -5,7 +5,6 @@ under it, and the worker's handling and webhook delivery in the same trace."""
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import httpx
@@ -89,20 +88,8 @@ def test_one_order_is_one_trace_in_jaeger(database_factory, redis_server, tmp_pa
         with WebhookReceiver() as receiver, Stack(database_factory(), redis_server.url, tmp_path,
                                                   STOREFRONT_OTLP_ENDPOINT=jaeger.otlp_endpoint,
                                                   STOREFRONT_TRACE_SAMPLING_RATIO="1.0") as stack:
-            admin = stack.admin_headers()
-            r = httpx.post(f"{stack.api}/webhooks", json={"url": receiver.url, "events": ["order.placed"]}, headers=admin)
-            assert r.status_code == 201, r.text
-            r = httpx.post(f"{stack.api}/products", json={"name": "Traced", "price": "2.00", "stock": 3}, headers=admin)
-            assert r.status_code == 201, r.text
-            product = r.json()["id"]
-            email, password = f"user-{uuid.uuid4().hex[:8]}@example.com", f"Pw-{uuid.uuid4().hex}"
-            r = httpx.post(f"{stack.api}/auth/register", json={"email": email, "password": password, "name": "Buyer"},
-                           timeout=30)
-            assert r.status_code == 201, r.text
-            token = stack.login(email, password).json()["access_token"]
-            r = httpx.post(f"{stack.api}/orders", json={"items": [{"product_id": product, "quantity": 1}]},
-                           headers={"Authorization": f"Bearer {token}"})
-            assert r.status_code == 201, r.text
+            product, _, customer = stack.shop_with_webhook(receiver, "Traced", "2.00", 3)
+            stack.place_order(product, customer)
             wait_for(lambda: receiver.received, 60, message="the webhook delivery", diagnostics=stack.logs)
             sent_trace_id = receiver.received[0]["traceparent"].split("-")[1]
 
