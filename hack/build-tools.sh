@@ -179,35 +179,32 @@ if wants node; then
     "-X sigs.k8s.io/metrics-server/pkg/version.gitVersion=$METRICS_SERVER_VERSION"
 fi
 
-# Traefik's go.mod replaces modules (one with a ./pkg path inside the module), so it is built in
-# its own module directory, with its own go.sum: nothing is resolved beyond what it pins. Its
-# cloud SDKs make it the longest build of all (over an hour with a cold Go build cache on two
-# cores shared with other builds); cached by version afterwards.
+# A module whose go.mod replaces modules with paths inside it is built in its own module
+# directory, with its own go.sum: nothing is resolved beyond what it pins.
+build_in_module() {  # name module version ldflags pkg
+  local name=$1 module=$2 version=$3 ldflags=$4 pkg=$5 started=$SECONDS dir
+  dir=$(go mod download -json "$module@$version" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  mkdir -p "$cache_root/$name-$version"
+  (cd "$dir" && GOFLAGS=-mod=readonly go build -trimpath -ldflags "-s -w $ldflags" \
+    -o "$cache_root/$name-$version/$name.tmp" "$pkg")
+  mv "$cache_root/$name-$version/$name.tmp" "$cache_root/$name-$version/$name"
+  log "built $name in $((SECONDS - started))s"
+}
+
+# Traefik's go.mod replaces a module with a ./pkg path. Its cloud SDKs make it the longest build
+# of all (over an hour with a cold Go build cache on two cores shared with other builds).
 if wants ingress && ! have traefik "$TRAEFIK_VERSION"; then
   log "building traefik $TRAEFIK_VERSION (github.com/traefik/traefik/v3: the longest build here, over an hour on a busy two-core machine)"
-  traefik_dir=$(go mod download -json "github.com/traefik/traefik/v3@$TRAEFIK_VERSION" \
-    | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
-  mkdir -p "$cache_root/traefik-$TRAEFIK_VERSION"
-  (cd "$traefik_dir" && GOFLAGS=-mod=readonly go build -trimpath \
-    -ldflags "-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=$TRAEFIK_VERSION" \
-    -o "$cache_root/traefik-$TRAEFIK_VERSION/traefik.tmp" ./cmd/traefik)
-  mv "$cache_root/traefik-$TRAEFIK_VERSION/traefik.tmp" "$cache_root/traefik-$TRAEFIK_VERSION/traefik"
+  build_in_module traefik github.com/traefik/traefik/v3 "$TRAEFIK_VERSION" \
+    "-X github.com/traefik/traefik/v3/pkg/version.Version=$TRAEFIK_VERSION" ./cmd/traefik
 fi
 
-# Jaeger's go.mod replaces a module, so like Traefik it is built in its own module directory
-# with its own go.sum. Without the ui tag its query service serves a placeholder page instead
-# of the web UI; the HTTP query API the tests use is complete.
+# Jaeger's go.mod replaces a module too. Without the ui tag its query service serves a
+# placeholder page instead of the web UI; the HTTP query API the tests use is complete.
 if wants jaeger && ! have jaeger "$JAEGER_VERSION"; then
   log "building jaeger $JAEGER_VERSION (github.com/jaegertracing/jaeger cmd/jaeger)"
-  start=$(date +%s)
-  jaeger_dir=$(go mod download -json "github.com/jaegertracing/jaeger@$JAEGER_VERSION" \
-    | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
-  mkdir -p "$cache_root/jaeger-$JAEGER_VERSION"
-  (cd "$jaeger_dir" && GOFLAGS=-mod=readonly go build -trimpath \
-    -ldflags "-s -w -X github.com/jaegertracing/jaeger/internal/version.latestVersion=$JAEGER_VERSION" \
-    -o "$cache_root/jaeger-$JAEGER_VERSION/jaeger.tmp" ./cmd/jaeger)
-  mv "$cache_root/jaeger-$JAEGER_VERSION/jaeger.tmp" "$cache_root/jaeger-$JAEGER_VERSION/jaeger"
-  log "jaeger $JAEGER_VERSION built in $(( $(date +%s) - start ))s"
+  build_in_module jaeger github.com/jaegertracing/jaeger "$JAEGER_VERSION" \
+    "-X github.com/jaegertracing/jaeger/internal/version.latestVersion=$JAEGER_VERSION" ./cmd/jaeger
 fi
 
 for t in "${k8s_tools[@]}"; do link_bin "$t" "$K8S_VERSION"; done
