@@ -25,6 +25,7 @@ from .migrations import GateResult, full_state, gate
 from .model import SpecError, Storefront
 from .queue_step import QueueResult, observe_queue
 from .redis_wiring import RedisResult, reconcile_redis
+from .selector_change import release_for_new_selector
 from .settings import KIND, Settings
 from .status import DEGRADED, KEYS, MIGRATIONS, PROGRESSING, READY, REDIS, Conditions, status_changed, utcnow
 
@@ -260,6 +261,10 @@ def _apply_children(kube: Kube, sf: Storefront, image: str | None, version: str 
         _hand_replicas_to_hpa(kube, sf, worker_name(sf))
     for child in wanted:
         try:
+            if child["kind"] == "Deployment" and not _selector_released(kube, sf, child):
+                failures.append(f"Deployment {child['metadata']['name']}: being replaced for its new selector, "
+                                "waiting for the garbage collector to release its ReplicaSets")
+                continue
             kube.apply(child)
         except KubeError as exc:
             metrics.FAILURES.labels("apply").inc()
@@ -276,6 +281,15 @@ def _apply_children(kube: Kube, sf: Storefront, image: str | None, version: str 
         except KubeError as exc:
             failures.append(f"removing {child.kind} {child.name}: {exc.details.get('message', exc)}")
     return failures
+
+
+def _selector_released(kube: Kube, sf: Storefront, deployment: dict[str, Any]) -> bool:
+    released = release_for_new_selector(kube, deployment, sf.uid)
+    if released:
+        events.post(kube, sf, "DeploymentReplaced",
+                    f"Deployment {deployment['metadata']['name']} recreated for its narrower selector; "
+                    "its pods were kept and adopted")
+    return released is not False
 
 
 def _runs(deployment: dict[str, Any] | None, version: str | None) -> bool:

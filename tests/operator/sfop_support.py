@@ -100,8 +100,8 @@ def make_deployment_available(kube, namespace: str, name: str, timeout: float = 
 def _make_available(kube, namespace: str, name: str, timeout: float) -> None:
     from datetime import UTC, datetime
     dep = kube.get("Deployment", namespace, name)
-    # The API Deployment's selector (immutable since the first release) also matches the
-    # worker's pods: narrow it to the pods of this Deployment's component.
+    # Deployments made by the first release selected every pod of the instance: narrow to the
+    # pods of this Deployment's component.
     wanted = {**dep["spec"]["selector"]["matchLabels"]}
     component = dep["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/component")
     if component:

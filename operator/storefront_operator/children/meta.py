@@ -16,9 +16,8 @@ def selector_labels(sf: Storefront) -> dict[str, str]:
 
 
 def api_selector_labels(sf: Storefront) -> dict[str, str]:
-    """The API pods alone. The Deployment's own selector (immutable, so it stays as first
-    created) also matches the migration Jobs' pods: a disruption budget over those finds
-    controllers it cannot scale and reports nothing healthy."""
+    """The API pods alone: the worker's and the migration Jobs' pods carry the instance labels
+    too, and a disruption budget or HPA over them would count pods it cannot scale."""
     return {**selector_labels(sf), "app.kubernetes.io/component": "api"}
 
 

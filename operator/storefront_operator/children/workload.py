@@ -8,6 +8,7 @@ from ..keys import MOUNT_DIR, keyset_secret_name
 from ..model import Storefront
 from .meta import (
     APP_PORT,
+    api_selector_labels,
     app_secrets_name,
     config_name,
     labels,
@@ -15,7 +16,6 @@ from .meta import (
     redis_config_name,
     restricted_container_security,
     restricted_pod_security,
-    selector_labels,
 )
 
 # Then uvicorn's graceful shutdown (20 s) finishes in-flight requests within the grace period.
@@ -78,7 +78,7 @@ def rolling_deployment(sf: Storefront, meta: dict[str, Any], selector: dict[str,
 def deployment(sf: Storefront, image: str, version: str, config_hash: str) -> dict[str, Any]:
     spec = sf.spec
     pod_labels = {**labels(sf), "app.kubernetes.io/version": version[:63]}
-    body = rolling_deployment(sf, metadata(sf, sf.name, labels=pod_labels), selector_labels(sf), pod_labels,
+    body = rolling_deployment(sf, metadata(sf, sf.name, labels=pod_labels), api_selector_labels(sf), pod_labels,
                               config_hash, grace_seconds=30)
     body["spec"]["template"]["spec"].update({
                     "containers": [{

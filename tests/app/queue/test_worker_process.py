@@ -59,6 +59,8 @@ async def test_worker_kill_mid_delivery_and_two_workers(api, client, settings, t
         receiver.hold.set()
         workers = [WorkerProcess(env, tmp_path / f"w{i}.log", f"w{i}") for i in (2, 3)]
         try:
+            for w in workers:
+                await asyncio.to_thread(w.wait_ready)
             more = await _orders(api, client, admin, 20)
             await async_wait_for(lambda: len(receiver.processed) == 21, 60,
                                  f"deliveries missing: {len(receiver.processed)}/21\n{workers[0].tail()}")
