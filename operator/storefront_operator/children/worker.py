@@ -18,7 +18,7 @@ from .meta import (
     restricted_container_security,
     selector_labels,
 )
-from .workload import app_env, rolling_deployment
+from .workload import app_env, http_probes, rolling_deployment
 
 WORKER_PORT = 8081
 COMPONENT = "worker"
@@ -45,7 +45,6 @@ def worker_deployment(sf: Storefront, image: str, version: str, config_hash: str
     if not worker.enabled:
         return None
     pod_labels = {**labels(sf, COMPONENT), "app.kubernetes.io/version": version[:63]}
-    probe = {"httpGet": {"path": "/ready", "port": "http"}, "periodSeconds": 5, "timeoutSeconds": 3, "failureThreshold": 3}
     body = rolling_deployment(sf, _meta(sf, labels=pod_labels), worker_selector_labels(sf), pod_labels, config_hash,
                               grace_seconds=GRACE_SECONDS)
     body["spec"]["template"]["spec"].update({
@@ -56,11 +55,7 @@ def worker_deployment(sf: Storefront, image: str, version: str, config_hash: str
                         "envFrom": [{"configMapRef": {"name": config_name(sf)}},
                                     {"configMapRef": {"name": redis_config_name(sf)}}],
                         "env": [*app_env(sf), {"name": "STOREFRONT_WORKER_PORT", "value": str(WORKER_PORT)}],
-                        "readinessProbe": probe,
-                        "livenessProbe": {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 10,
-                                          "timeoutSeconds": 3, "failureThreshold": 3},
-                        "startupProbe": {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 2,
-                                         "failureThreshold": 30},
+                        **http_probes(),
                         "resources": worker.resources,
                         "securityContext": restricted_container_security(),
                         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108 - an emptyDir: the root is read-only

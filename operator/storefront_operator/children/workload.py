@@ -49,6 +49,19 @@ def app_env(sf: Storefront) -> list[dict[str, Any]]:
     return env
 
 
+def http_probes() -> dict[str, Any]:
+    """The API's and the worker's probes, on their port named ``http``: ``/ready`` gates traffic
+    (database and Redis reachable), ``/health`` restarts a hung process, and the startup probe
+    gives a cold start a minute before liveness counts."""
+    return {
+        "readinessProbe": {"httpGet": {"path": "/ready", "port": "http"}, "periodSeconds": 5,
+                           "timeoutSeconds": 3, "failureThreshold": 3},
+        "livenessProbe": {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 10,
+                          "timeoutSeconds": 3, "failureThreshold": 3},
+        "startupProbe": {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 2, "failureThreshold": 30},
+    }
+
+
 def rolling_deployment(sf: Storefront, meta: dict[str, Any], selector: dict[str, str], pod_labels: dict[str, str],
                        config_hash: str, grace_seconds: int) -> dict[str, Any]:
     """A Deployment of the Storefront's pods, containers to be added: one new pod surged at a
@@ -87,12 +100,7 @@ def deployment(sf: Storefront, image: str, version: str, config_hash: str) -> di
                         "envFrom": [{"configMapRef": {"name": config_name(sf)}},
                                     {"configMapRef": {"name": redis_config_name(sf)}}],
                         "env": app_env(sf),
-                        "readinessProbe": {"httpGet": {"path": "/ready", "port": "http"}, "periodSeconds": 5,
-                                           "timeoutSeconds": 3, "failureThreshold": 3},
-                        "livenessProbe": {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 10,
-                                          "timeoutSeconds": 3, "failureThreshold": 3},
-                        "startupProbe": {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 2,
-                                         "failureThreshold": 30},
+                        **http_probes(),
                         # Endpoints removal reaches every kube-proxy and ingress a moment after the
                         # pod is marked terminating: keep serving through that window, then drain.
                         "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}},
