@@ -99,6 +99,8 @@ class Settings(BaseSettings):
     queue_max_attempts: int = Field(default=5, ge=1)
     # An entry a consumer has held this long without acknowledging it is claimed by another.
     queue_claim_idle_seconds: float = Field(default=60.0, gt=0)
+    # A consumer holding nothing and silent this long (its pod is gone) leaves the group.
+    queue_forget_consumer_idle_seconds: float = Field(default=3600.0, gt=0)
     # First retry of a failed entry after up to this long (full jitter, doubling per attempt).
     queue_retry_base_seconds: float = Field(default=1.0, gt=0)
     queue_read_count: int = Field(default=50, ge=1, le=1000)

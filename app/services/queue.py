@@ -79,6 +79,31 @@ async def group_state(redis: RedisClient) -> GroupState | None:
     return GroupState(lag=int(lag), pending=pending, safe_trim_id=safe)
 
 
+# Check and removal in one script: a consumer that read an entry between the two would lose
+# it from the pending list, and so from every retry and take-over.
+_FORGET_DEPARTED = """
+local removed = {}
+for _, consumer in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local info = {}
+  for i = 1, #consumer, 2 do info[consumer[i]] = consumer[i + 1] end
+  if info['name'] ~= ARGV[2] and info['pending'] == 0 and info['idle'] >= tonumber(ARGV[3]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], info['name'])
+    table.insert(removed, info['name'])
+  end
+end
+return removed
+"""
+
+
+async def forget_departed_consumers(redis: RedisClient, keep: str, idle_seconds: float) -> list[str]:
+    """Removes from the group the consumers that hold nothing and have been silent ``idle_seconds``:
+    every worker pod joins under its own name, so without this the group lists every pod that
+    ever ran. A live consumer reads every second and is never that idle; one with entries
+    pending stays until XAUTOCLAIM has taken them over."""
+    removed = await redis.eval(_FORGET_DEPARTED, 1, STREAM, GROUP, keep, int(idle_seconds * 1000))
+    return [text(name) for name in removed or []]
+
+
 def entry_fields(event: Any) -> dict[str, str]:
     """The stream entry of an outbox row."""
     return {

@@ -10,6 +10,8 @@ transaction per entry (the idempotency mark and the handlers' effects), then XAC
   backoff without counting an attempt (XCLAIM JUSTID keeps it from looking abandoned).
 - Entries another consumer has held longer than ``queue_claim_idle_seconds`` (a dead worker)
   are taken over with XAUTOCLAIM; at start a consumer first finishes its own pending entries.
+  Consumers of departed workers leave the group once they hold nothing and have been silent
+  for ``queue_forget_consumer_idle_seconds``.
 - When the group is missing (Redis lost the stream), the consumer recreates it and every event
   relayed but not handled is relayed again from the outbox.
 """
@@ -69,6 +71,7 @@ class Consumer:
                 await self._retry_due()
                 if time.monotonic() >= self._next_reclaim:
                     await self._reclaim()
+                    await self._forget_departed()
                     self._next_reclaim = time.monotonic() + max(1.0, self.settings.queue_claim_idle_seconds / 4)
                 response = await self.redis.xreadgroup(queue.GROUP, self.name, {queue.STREAM: ">"},
                                                        count=self.settings.queue_read_count, block=self._block_ms())
@@ -192,6 +195,12 @@ class Consumer:
                 self.held.pop(entry_id, None)
                 continue
             await self.process(entry_id, held.fields)
+
+    async def _forget_departed(self) -> None:
+        removed = await queue.forget_departed_consumers(self.redis, self.name,
+                                                        self.settings.queue_forget_consumer_idle_seconds)
+        if removed:
+            log.info("removed %d departed consumer(s) from the group: %s", len(removed), ", ".join(removed))
 
     async def _reclaim(self) -> None:
         """XAUTOCLAIM what a dead consumer held; entries past the attempt limit go to the dead letters."""

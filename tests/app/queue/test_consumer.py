@@ -131,3 +131,38 @@ async def _relayed_and_handled(sessionmaker, redis) -> bool:
     await outbox.relay_once(sessionmaker, redis, batch_size=100, max_undelivered=10_000)
     async with sessionmaker() as session:
         return await session.scalar(text("SELECT bool_and(handled_at IS NOT NULL) FROM outbox_events"))
+
+
+async def _consumers(redis) -> dict[str, dict]:
+    return {queue.text(c["name"]): c for c in await redis.xinfo_consumers(queue.STREAM, queue.GROUP)}
+
+
+async def _all_idle(redis, ms: int) -> bool:
+    return all(int(c["idle"]) >= ms for c in (await _consumers(redis)).values())
+
+
+async def test_departed_consumers_leave_the_group_once_they_hold_nothing(sessionmaker, redis, settings):
+    await _endpoint(sessionmaker)
+    async with sessionmaker() as session, session.begin():
+        for _ in range(2):
+            await outbox.record_user_registered(session, uuid.uuid4(), "customer")
+    await _relay_all(sessionmaker, redis)
+    await queue.ensure_group(redis)
+    # "holding" died with an entry unacknowledged; "departed" finished its work and went away.
+    await redis.xreadgroup(queue.GROUP, "holding", {queue.STREAM: ">"}, count=1)
+    [[_stream, [(entry_id, _fields)]]] = await redis.xreadgroup(queue.GROUP, "departed", {queue.STREAM: ">"}, count=1)
+    await redis.xack(queue.STREAM, queue.GROUP, entry_id)
+    assert await queue.forget_departed_consumers(redis, "alive", 3600) == [], "nobody is an hour idle"
+
+    await async_wait_for(lambda: _all_idle(redis, 300), 5, "consumers never became idle")
+    # Entries held for less than the claim timeout stay with "holding" while "alive" runs.
+    async with running(_consumer(sessionmaker, redis, settings, name="alive", queue_claim_idle_seconds=60,
+                                 queue_forget_consumer_idle_seconds=0.3)):
+        await async_wait_for(lambda: _lacks(redis, "departed"), 10, "the departed consumer is still in the group")
+        consumers = await _consumers(redis)
+        assert set(consumers) == {"holding", "alive"}
+        assert int(consumers["holding"]["pending"]) == 1, "a consumer holding an entry is never removed"
+
+
+async def _lacks(redis, name: str) -> bool:
+    return name not in await _consumers(redis)
