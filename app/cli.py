@@ -146,6 +146,8 @@ def _purge_expired(args: argparse.Namespace) -> int:
     policy = RetentionPolicy(
         settings.session_retention_seconds if args.session_retention_seconds is None else args.session_retention_seconds,
         settings.audit_retention_days if args.audit_retention_days is None else args.audit_retention_days,
+        settings.webhook_delivery_retention_days if args.webhook_delivery_retention_days is None
+        else args.webhook_delivery_retention_days,
     )
     purged = asyncio.run(purge(settings, policy))
     if purged is None:
@@ -153,8 +155,11 @@ def _purge_expired(args: argparse.Namespace) -> int:
         return 3
     audit = (f"{purged['audit_events']} audit events older than {policy.audit_retention_days} days"
              if policy.audit_retention_days else "no audit events (retention 0 keeps them)")
-    print(f"deleted {purged['sessions']} ended sessions (ended more than {policy.session_retention_seconds}s ago) "
-          f"and {audit}")
+    deliveries = (f"{purged['webhook_deliveries']} finished webhook deliveries older than "
+                  f"{policy.webhook_delivery_retention_days} days" if policy.webhook_delivery_retention_days
+                  else "no webhook deliveries (retention 0 keeps them)")
+    print(f"deleted {purged['sessions']} ended sessions (ended more than {policy.session_retention_seconds}s ago), "
+          f"{audit} and {deliveries}")
     return 0
 
 
@@ -202,9 +207,12 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_argument("--name")
     admin.set_defaults(func=_create_admin)
 
-    purge = commands.add_parser("purge-expired", help="delete ended sessions and old audit events, once")
+    purge = commands.add_parser("purge-expired",
+                                help="delete ended sessions, old audit events and old webhook deliveries, once")
     purge.add_argument("--session-retention-seconds", type=int, help="default: STOREFRONT_SESSION_RETENTION_SECONDS")
     purge.add_argument("--audit-retention-days", type=int, help="default: STOREFRONT_AUDIT_RETENTION_DAYS (0 keeps)")
+    purge.add_argument("--webhook-delivery-retention-days", type=int,
+                       help="default: STOREFRONT_WEBHOOK_DELIVERY_RETENTION_DAYS (0 keeps)")
     purge.set_defaults(func=_purge_expired)
 
     worker = commands.add_parser("worker", help="the queue worker: relay, consumer, webhooks, order expiry")

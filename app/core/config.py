@@ -139,9 +139,11 @@ class Settings(BaseSettings):
     auth_state_cache_seconds: int = 30
     # Retention, enforced by a background purge every interval in each replica (one at a time;
     # an interval of 0 turns it off): ended sessions (refresh-token families) go this long after
-    # they end, audit events after this many days (0 keeps them).
+    # they end, audit events after this many days (0 keeps them), finished webhook deliveries
+    # (succeeded or dead-lettered) after this many days (0 keeps them).
     session_retention_seconds: int = Field(default=7 * 24 * 3600, ge=0)
     audit_retention_days: int = Field(default=365, ge=0)
+    webhook_delivery_retention_days: int = Field(default=30, ge=0)
     retention_purge_interval_seconds: float = Field(default=3600, ge=0)
     mfa_required_for_admins: bool = False
     # base64 of 32 random bytes each; set directly or as mounted files.

@@ -48,7 +48,8 @@ RATE_LIMIT_BACKEND_ERRORS = Counter(
 )
 RETENTION_PURGED = Counter(
     "storefront_retention_purged_total",
-    "Rows deleted by the retention purge: ended sessions (their tokens with them) and old audit events.",
+    "Rows deleted by the retention purge: ended sessions (their tokens with them), old audit events and "
+    "finished webhook deliveries.",
     ["kind"],
 )
 SIGNUPS = Counter("storefront_signups_total", "Accounts registered.")

@@ -6,6 +6,9 @@
   the tables and their indexes.
 - Audit events older than the audit retention (0 keeps them for good): they carry client IPs
   and account ids, personal data that should not be kept longer than investigations need.
+- Finished webhook deliveries (succeeded or dead-lettered) older than their retention (0 keeps
+  them): each holds the event's body, one row per endpoint and event, so they are the fastest
+  growing table. Pending ones are never touched.
 
 Every replica runs the purge on a timer. A transaction-level advisory lock lets one of them
 work at a time (the others skip that round), and each batch is its own short transaction
@@ -28,6 +31,7 @@ from app.core.config import Settings
 from app.core.metrics import RETENTION_PURGED
 from app.models.audit import AuditLog
 from app.models.refresh_token import RefreshTokenFamily
+from app.models.webhook import WebhookDelivery, WebhookEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +44,12 @@ BATCH_SIZE = 1000
 class RetentionPolicy:
     session_retention_seconds: int
     audit_retention_days: int  # 0: keep audit events for good
+    webhook_delivery_retention_days: int = 30  # 0: keep finished deliveries for good
 
     @classmethod
     def of(cls, settings: Settings) -> RetentionPolicy:
-        return cls(settings.session_retention_seconds, settings.audit_retention_days)
+        return cls(settings.session_retention_seconds, settings.audit_retention_days,
+                   settings.webhook_delivery_retention_days)
 
 
 def _now() -> dt.datetime:
@@ -87,13 +93,39 @@ async def purge_old_audit_events(sessionmaker: async_sessionmaker[AsyncSession],
         lambda n: select(AuditLog.id).where(AuditLog.created_at < cutoff).limit(n), batch_size)
 
 
+async def purge_old_webhook_deliveries(sessionmaker: async_sessionmaker[AsyncSession], *, retention_days: int,
+                                       batch_size: int = BATCH_SIZE, now: dt.datetime | None = None) -> int | None:
+    """Succeeded and dead-lettered deliveries created before now - retention; none when the
+    retention is 0 (keep). Endpoint by endpoint, so each batch is found through the
+    (endpoint_id, created_at) index rather than by scanning the table."""
+    if retention_days <= 0:
+        return 0
+    cutoff = (now or _now()) - dt.timedelta(days=retention_days)
+    async with sessionmaker() as session:
+        endpoints = list(await session.scalars(select(WebhookEndpoint.id)))
+    total = 0
+    for endpoint_id in endpoints:
+        purged = await _purge_in_batches(
+            sessionmaker, WebhookDelivery, "webhook_deliveries",
+            lambda n, endpoint_id=endpoint_id: select(WebhookDelivery.id).where(
+                WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.created_at < cutoff,
+                WebhookDelivery.status != "pending").limit(n),
+            batch_size)
+        if purged is None:
+            return total or None
+        total += purged
+    return total
+
+
 async def purge_expired(sessionmaker: async_sessionmaker[AsyncSession], policy: RetentionPolicy) -> dict[str, int] | None:
     """One round of every purge; None when another process is doing it."""
     sessions = await purge_ended_sessions(sessionmaker, retention_seconds=policy.session_retention_seconds)
     if sessions is None:
         return None
     audit = await purge_old_audit_events(sessionmaker, retention_days=policy.audit_retention_days)
-    return {"sessions": sessions, "audit_events": audit or 0}
+    deliveries = await purge_old_webhook_deliveries(sessionmaker,
+                                                    retention_days=policy.webhook_delivery_retention_days)
+    return {"sessions": sessions, "audit_events": audit or 0, "webhook_deliveries": deliveries or 0}
 
 
 class RetentionPurger:

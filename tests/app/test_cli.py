@@ -115,12 +115,15 @@ def test_purge_expired_deletes_only_what_its_retention_allows(postgres_server, d
     purged = _cli(env, "purge-expired")  # defaults: sessions a week after their end, audit events after a year
     assert purged.returncode == 0, purged.stderr
     assert "deleted 1 ended sessions" in purged.stdout and "1 audit events older than 365 days" in purged.stdout
+    assert "0 finished webhook deliveries older than 30 days" in purged.stdout
     assert postgres_server.psql("SELECT count(*) FROM refresh_token_families", database) == "2"
     assert postgres_server.psql("SELECT count(*) FROM audit_log WHERE created_at < now() - interval '1 year'",
                                 database) == "0"
 
-    purged = _cli(env, "purge-expired", "--session-retention-seconds", "0", "--audit-retention-days", "0")
+    purged = _cli(env, "purge-expired", "--session-retention-seconds", "0", "--audit-retention-days", "0",
+                  "--webhook-delivery-retention-days", "0")
     assert "deleted 1 ended sessions" in purged.stdout and "no audit events" in purged.stdout
+    assert "no webhook deliveries (retention 0 keeps them)" in purged.stdout
     assert postgres_server.psql("SELECT count(*) FROM refresh_token_families WHERE expires_at > now()", database) == "1"
 
 
