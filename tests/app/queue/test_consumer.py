@@ -93,13 +93,18 @@ async def test_poison_event_is_dead_lettered_after_n_attempts(sessionmaker, redi
         assert await session.scalar(text("SELECT count(*) FROM outbox_events WHERE handled_at IS NOT NULL")) == 1
 
 
-async def test_entries_of_a_dead_consumer_are_taken_over(sessionmaker, redis, settings):
+async def _events_in_the_stream(sessionmaker, redis, n: int) -> None:
+    """n events for a webhook endpoint, relayed to the stream, its group created."""
     await _endpoint(sessionmaker)
     async with sessionmaker() as session, session.begin():
-        for _ in range(3):
+        for _ in range(n):
             await outbox.record_user_registered(session, uuid.uuid4(), "customer")
     await _relay_all(sessionmaker, redis)
     await queue.ensure_group(redis)
+
+
+async def test_entries_of_a_dead_consumer_are_taken_over(sessionmaker, redis, settings):
+    await _events_in_the_stream(sessionmaker, redis, 3)
     # "dead" reads everything and never acknowledges (its process was killed).
     await redis.xreadgroup(queue.GROUP, "dead", {queue.STREAM: ">"})
     assert (await queue.group_state(redis)).pending == 3
@@ -142,12 +147,7 @@ async def _all_idle(redis, ms: int) -> bool:
 
 
 async def test_departed_consumers_leave_the_group_once_they_hold_nothing(sessionmaker, redis, settings):
-    await _endpoint(sessionmaker)
-    async with sessionmaker() as session, session.begin():
-        for _ in range(2):
-            await outbox.record_user_registered(session, uuid.uuid4(), "customer")
-    await _relay_all(sessionmaker, redis)
-    await queue.ensure_group(redis)
+    await _events_in_the_stream(sessionmaker, redis, 2)
     # "holding" died with an entry unacknowledged; "departed" finished its work and went away.
     await redis.xreadgroup(queue.GROUP, "holding", {queue.STREAM: ">"}, count=1)
     [[_stream, [(entry_id, _fields)]]] = await redis.xreadgroup(queue.GROUP, "departed", {queue.STREAM: ">"}, count=1)
