@@ -50,7 +50,7 @@ class Cluster:
             self.host.up(clear_leftovers=self._clear_leftovers)
             self.plane.start()
             self.node.start(image_archives)
-        except Exception:
+        except BaseException:  # a stop signal mid-start too: nothing is left behind
             self.destroy()
             raise
         return self

@@ -63,7 +63,7 @@ class ControlPlane:
             self._start_apiserver()
             if self.with_controller_manager:
                 self._start_controller_manager()
-        except Exception:
+        except BaseException:
             self.stop()
             raise
         return self

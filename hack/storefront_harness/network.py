@@ -106,7 +106,7 @@ class HostNetwork:
             if clear_leftovers is not None:
                 clear_leftovers()
             self._clear_leftovers()
-        except Exception:
+        except BaseException:
             self._release_lock()
             raise
         self._netns_before = _netns()

@@ -91,7 +91,7 @@ class Node:
             self._start_coredns()
             self._start_metrics_server()
             self._wait_node_ready()
-        except Exception:
+        except BaseException:
             self.stop()
             raise
         return self

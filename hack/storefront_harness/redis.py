@@ -96,7 +96,7 @@ class RedisCluster:
         try:
             for node in self.nodes:
                 node.start()
-        except Exception:
+        except BaseException:
             self.destroy()
             raise
         return self
