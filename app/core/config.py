@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     # First retry of a failed entry after up to this long (full jitter, doubling per attempt).
     queue_retry_base_seconds: float = Field(default=1.0, gt=0)
     queue_read_count: int = Field(default=50, ge=1, le=1000)
+    # The dead-letter stream keeps this many newest entries (the alert counts dead letters on
+    # the workers' counter, so it keeps firing once the stream is full).
+    queue_dead_letters_max: int = Field(default=10_000, ge=1)
 
     # -- webhooks ------------------------------------------------------------------------
     # Targets resolving to loopback, private, link-local, CGNAT, multicast or reserved

@@ -177,7 +177,8 @@ class Consumer:
                   error[:200])
         pipe = self.redis.pipeline(transaction=False)
         pipe.xadd(queue.DEAD_LETTERS, {**fields, "error": error[:500], "attempts": str(attempts),
-                                       "stream_id": entry_id, "consumer": self.name})
+                                       "stream_id": entry_id, "consumer": self.name},
+                  maxlen=self.settings.queue_dead_letters_max, approximate=False)
         pipe.xack(queue.STREAM, queue.GROUP, entry_id)
         await pipe.execute()
         EVENTS.labels(event_type, "dead_lettered").inc()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from app.services.outbox import EVENT_TYPES
+
 _SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 
 QUEUE_LAG = Gauge("storefront_queue_lag", "Stream entries not yet delivered to the consumer group (XINFO GROUPS lag).")
@@ -15,6 +17,11 @@ OUTBOX_RELAYED = Counter("storefront_outbox_relayed_total", "Outbox events this 
 EVENTS = Counter("storefront_worker_events_total",
                  "Stream entries handled, by event type and outcome (processed, duplicate, retry, dead_lettered).",
                  ["type", "outcome"])
+# Exported from 0, so increase() sees a pod's first dead letter (a series born at 1 shows none).
+EVENT_OUTCOMES = ("processed", "duplicate", "retry", "dead_lettered")
+for _type in EVENT_TYPES:
+    for _outcome in EVENT_OUTCOMES:
+        EVENTS.labels(_type, _outcome)
 WEBHOOK_DELIVERIES = Counter("storefront_webhook_deliveries_total",
                              "Webhook delivery attempts by outcome (succeeded, retry, dead_lettered, lost_lease).",
                              ["outcome"])

@@ -166,3 +166,17 @@ async def test_departed_consumers_leave_the_group_once_they_hold_nothing(session
 
 async def _lacks(redis, name: str) -> bool:
     return name not in await _consumers(redis)
+
+
+async def test_the_dead_letter_stream_keeps_its_newest_entries(sessionmaker, redis, settings):
+    consumer = _consumer(sessionmaker, redis, settings, queue_dead_letters_max=3)
+    for n in range(5):
+        await consumer.dead_letter(f"{n + 1}-0", {"id": str(n), "type": "order.placed"}, "order.placed", "boom", 5)
+    assert [queue.decode_fields(fields)["id"] for _id, fields in await redis.xrange(queue.DEAD_LETTERS)] == ["2", "3", "4"]
+
+
+def test_event_outcomes_are_exported_from_zero():
+    from app.services.outbox import EVENT_TYPES
+    for event_type in EVENT_TYPES:
+        assert REGISTRY.get_sample_value("storefront_worker_events_total",
+                                         {"type": event_type, "outcome": "dead_lettered"}) is not None
