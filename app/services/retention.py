@@ -44,7 +44,7 @@ BATCH_SIZE = 1000
 class RetentionPolicy:
     session_retention_seconds: int
     audit_retention_days: int  # 0: keep audit events for good
-    webhook_delivery_retention_days: int = 30  # 0: keep finished deliveries for good
+    webhook_delivery_retention_days: int  # 0: keep finished deliveries for good
 
     @classmethod
     def of(cls, settings: Settings) -> RetentionPolicy:

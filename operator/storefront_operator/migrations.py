@@ -23,7 +23,7 @@ from typing import Any
 
 from . import events, metrics
 from .children.jobs import INSTALL, MIGRATE, PLAN, POST_DEPLOYMENT, TARGET_ANNOTATION, migration_job, migration_job_name
-from .children.meta import metadata
+from .children.meta import metadata, owned_by
 from .keys import parse_stamp, stamp
 from .kube import Kube, KubeError
 from .migration_policy import NEEDS_APPROVAL, PolicyInput, decide
@@ -155,7 +155,7 @@ def old_version_gone(kube: Kube, sf: Storefront, image: str, version: str) -> st
     is still waiting."""
     selector = f"app.kubernetes.io/instance={sf.name},app.kubernetes.io/managed-by={MANAGED_BY}"
     deployments = [d for d in kube.list("Deployment", sf.namespace, label_selector=selector)
-                   if any(r.get("uid") == sf.uid for r in d["metadata"].get("ownerReferences") or [])]
+                   if owned_by(d, sf.uid)]
     if not deployments:
         return "no Deployment yet"
     for dep in deployments:

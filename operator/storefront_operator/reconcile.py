@@ -15,7 +15,7 @@ from typing import Any
 
 from . import events, metrics, tracing
 from .children import desired_children, optional_children
-from .children.meta import app_secrets_name
+from .children.meta import app_secrets_name, owned_by
 from .children.secrets import app_secrets
 from .children.worker import worker_name
 from .keyset_step import KeysResult, reconcile_keys
@@ -261,11 +261,9 @@ def _apply_children(kube: Kube, sf: Storefront, image: str | None, version: str 
         _hand_replicas_to_hpa(kube, sf, worker_name(sf))
     for child in wanted:
         try:
-            if child["kind"] == "Deployment" and not _selector_released(kube, sf, child):
+            if not _apply_child(kube, sf, child):
                 failures.append(f"Deployment {child['metadata']['name']}: being replaced for its new selector, "
                                 "waiting for the garbage collector to release its ReplicaSets")
-                continue
-            kube.apply(child)
         except KubeError as exc:
             metrics.FAILURES.labels("apply").inc()
             log.warning("applying %s %s/%s failed: %s", child["kind"], sf.namespace, child["metadata"]["name"], exc)
@@ -276,20 +274,32 @@ def _apply_children(kube: Kube, sf: Storefront, image: str | None, version: str 
             continue
         try:
             existing = kube.get(child.kind, sf.namespace, child.name)
-            if existing and _owned_by(existing, sf):
+            if existing and owned_by(existing, sf.uid):
                 kube.delete(child.kind, sf.namespace, child.name)
         except KubeError as exc:
             failures.append(f"removing {child.kind} {child.name}: {exc.details.get('message', exc)}")
     return failures
 
 
-def _selector_released(kube: Kube, sf: Storefront, deployment: dict[str, Any]) -> bool:
-    released = release_for_new_selector(kube, deployment, sf.uid)
-    if released:
-        events.post(kube, sf, "DeploymentReplaced",
-                    f"Deployment {deployment['metadata']['name']} recreated for its narrower selector; "
-                    "its pods were kept and adopted")
-    return released is not False
+def _apply_child(kube: Kube, sf: Storefront, child: dict[str, Any]) -> bool:
+    """Applies ``child``; False while a Deployment whose immutable selector changed is still
+    being released. Only a refused apply (422) looks at the selector: no extra read per reconcile."""
+    try:
+        kube.apply(child)
+        return True
+    except KubeError as exc:
+        if child["kind"] != "Deployment" or exc.status != 422:
+            raise
+        released = release_for_new_selector(kube, child, sf.uid)
+        if released is None:  # refused for another reason
+            raise
+    if not released:
+        return False
+    events.post(kube, sf, "DeploymentReplaced",
+                f"Deployment {child['metadata']['name']} recreated for its narrower selector; "
+                "its pods were kept and adopted")
+    kube.apply(child)
+    return True
 
 
 def _runs(deployment: dict[str, Any] | None, version: str | None) -> bool:
@@ -316,10 +326,6 @@ def _hand_replicas_to_hpa(kube: Kube, sf: Storefront, name: str) -> None:
     handover.apply({"apiVersion": "apps/v1", "kind": "Deployment",
                     "metadata": {"name": name, "namespace": sf.namespace},
                     "spec": {"replicas": dep["spec"].get("replicas", 1)}})
-
-
-def _owned_by(obj: dict[str, Any], sf: Storefront) -> bool:
-    return any(ref.get("uid") == sf.uid for ref in obj["metadata"].get("ownerReferences") or [])
 
 
 def _ensure_app_secrets(kube: Kube, sf: Storefront) -> None:

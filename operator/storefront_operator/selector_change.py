@@ -11,6 +11,7 @@ import logging
 import time
 from typing import Any
 
+from .children.meta import owned_by
 from .kube import Kube
 
 log = logging.getLogger(__name__)
@@ -24,8 +25,7 @@ def selector_outdated(existing: dict[str, Any] | None, desired: dict[str, Any], 
     """Only a Deployment this Storefront owns is ever replaced; another's is left to fail the apply."""
     if existing is None:
         return False
-    owned = any(ref.get("uid") == owner_uid for ref in existing["metadata"].get("ownerReferences") or [])
-    return owned and existing["spec"].get("selector") != desired["spec"].get("selector")
+    return owned_by(existing, owner_uid) and existing["spec"].get("selector") != desired["spec"].get("selector")
 
 
 def release_for_new_selector(kube: Kube, desired: dict[str, Any], owner_uid: str,

@@ -34,6 +34,10 @@ def metadata(sf: Storefront, name: str, component: str = "api", owned: bool = Tr
     return meta
 
 
+def owned_by(obj: dict[str, Any], owner_uid: str) -> bool:
+    return any(ref.get("uid") == owner_uid for ref in obj["metadata"].get("ownerReferences") or [])
+
+
 def config_name(sf: Storefront) -> str:
     return f"{sf.name}-config"
 
