@@ -2,6 +2,10 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 PYTEST_ARGS ?=
+# `make test` runs on two xdist workers: one takes the suites that run pods on the machine's one
+# node (marker `node`: the developer loop, tests/e2e, make run-operator), in order; the other
+# takes the rest of the suite meanwhile. TEST_WORKERS=0 runs it all in one process.
+TEST_WORKERS ?= 2
 
 .PHONY: setup setup-kube setup-all setup-test setup-test-fast run run-operator devloop test test-fast reliability crds bench lint clean
 
@@ -38,7 +42,7 @@ devloop: setup-all
 
 ## The whole suite against real PostgreSQL, Redis and a Kubernetes control plane.
 test: setup-test
-	@$(PY) -m pytest $(PYTEST_ARGS)
+	@$(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder) $(PYTEST_ARGS)
 
 test-fast: setup-test-fast
 	@$(PY) -m pytest -m "not reliability and not slow" $(PYTEST_ARGS)

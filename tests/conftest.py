@@ -111,6 +111,21 @@ def namespace(control_plane: ControlPlane) -> Iterator[str]:
     control_plane.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
+@pytest.hookimpl(trylast=True)  # after tests/e2e and tests/devloop have marked their items
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Scheduling for xdist (``make test``: ``--dist loadgroup --no-loadscope-reorder``). The
+    machine has one node slot, so every test that runs pods (marker ``node``) is one group,
+    first in the queue and in its own order: one worker takes it while the other works through
+    the rest, a module at a time (module fixtures start once). Without xdist the groups are inert."""
+    node = [item for item in items if item.get_closest_marker("node") is not None]
+    rest = [item for item in items if item.get_closest_marker("node") is None]
+    for item in node:
+        item.add_marker(pytest.mark.xdist_group("node"))
+    for item in rest:
+        item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+    items[:] = node + rest
+
+
 def _interrupt_on_sigterm(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 

@@ -45,6 +45,7 @@ def _run_local(*extra: str, timeout: float) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.kube
+@pytest.mark.node
 @pytest.mark.timeout(1200)  # images, a node and the platform's first rollout
 @pytest.mark.skipif(os.geteuid() != 0, reason="the node needs root; covered by the control-plane variant below")
 def test_run_local_with_operator_runs_the_platform_on_a_node() -> None:
