@@ -29,7 +29,9 @@ def _broken(mutate):
     return _bytes(doc)
 
 
-@pytest.mark.parametrize("content, message", [
+# Named by the expected message: the keysets are generated, so they cannot name the tests
+# (the xdist workers must collect the same ids).
+_INVALID = [
     (b"not json", "not valid JSON"),
     (_bytes({"version": 2, "keys": []}), "version 1"),
     (_broken(lambda d: d.update(keys=[])), "non-empty"),
@@ -42,7 +44,10 @@ def _broken(mutate):
     (_broken(lambda d: d["keys"][0].update(public_key=generate_key()["public_key"])), "not a pair"),
     (_broken(lambda d: d["keys"].append(dict(d["keys"][0]))), "duplicate kid"),
     (_broken(lambda d: d["keys"].append(generate_key())), "only the active_kid"),
-])
+]
+
+
+@pytest.mark.parametrize("content, message", _INVALID, ids=[message for _, message in _INVALID])
 def test_invalid_keysets_are_refused_with_a_reason(content, message):
     with pytest.raises(KeysetError, match=message):
         parse_keyset(content)
