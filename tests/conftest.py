@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -111,23 +112,68 @@ def namespace(control_plane: ControlPlane) -> Iterator[str]:
     control_plane.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
-@pytest.hookimpl(trylast=True)  # after tests/e2e and tests/devloop have marked their items
+# The suites whose tests run pods on the machine's one node, besides tests marked ``node``.
+_NODE_SUITES = ("tests/e2e/", "tests/devloop/")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist turns the groups into the items' ids
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Scheduling for xdist (``make test``: ``--dist loadgroup --no-loadscope-reorder``). The
     machine has one node slot, so every test that runs pods (marker ``node``) is one group,
     first in the queue and in its own order: one worker takes it while the other works through
     the rest, a module at a time (module fixtures start once). Without xdist the groups are inert."""
-    node = [item for item in items if item.get_closest_marker("node") is not None]
-    rest = [item for item in items if item.get_closest_marker("node") is None]
+    def runs_pods(item: pytest.Item) -> bool:
+        return item.get_closest_marker("node") is not None or item.nodeid.startswith(_NODE_SUITES)
+
+    node = [item for item in items if runs_pods(item)]
+    rest = [item for item in items if not runs_pods(item)]
     for item in node:
+        item.add_marker(pytest.mark.node)
         item.add_marker(pytest.mark.xdist_group("node"))
     for item in rest:
-        item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+        item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0].removeprefix("tests/").removesuffix(".py")))
     items[:] = node + rest
 
 
+def _xdist_workers() -> list[int]:
+    """This process's worker processes when it is an xdist controller (its only children)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return []
+    workers = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == os.getpid() and fields[0] != "Z":
+            workers.append(int(stat.parent.name))
+    return workers
+
+
 def _interrupt_on_sigterm(signum, frame):
+    # Once: a second signal (the process group's and a forwarded one) must not cut a teardown short.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # An xdist controller kills its workers 10 s after an interrupt, before a worker has torn a
+    # node down: they are signalled and waited for first (bounded), each tearing its own down.
+    workers = _xdist_workers()
+    for pid in workers:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 300
+    while workers and time.monotonic() < deadline:
+        workers = [pid for pid in workers if _alive(pid)]
+        time.sleep(0.5)
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
 
 
 # A run stopped with SIGTERM (a CI time limit, `timeout`) tears its fixtures down like Ctrl-C

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fcntl
 import ipaddress
+import json
 import os
 import re
 import subprocess
@@ -32,6 +33,10 @@ _SYSCTLS = {
 }
 _GUARD_CHAIN = "STOREFRONT-NODE-EGRESS"
 _LOCK = Path("/run/lock/storefront-node.lock")
+# The machine's own sysctl values while a node has changed them: a run killed outright leaves
+# this file, and the next node restores them from it instead of taking the node's values for
+# the machine's.
+_SYSCTLS_SAVED = Path("/run/lock/storefront-node.sysctls.json")
 
 
 @dataclass(frozen=True)
@@ -111,13 +116,15 @@ class HostNetwork:
             raise
         self._netns_before = _netns()
         self._iptables = _run("iptables-save").stdout
-        for key, value in _SYSCTLS.items():
+        for key in _SYSCTLS:
             path = Path("/proc/sys") / key
             if not path.exists():
                 raise ComponentError("node network", "sysctl", None, None,
                                      f"{path} is missing: the kernel needs bridge netfilter (br_netfilter)")
             self._sysctls[key] = path.read_text().strip()
-            path.write_text(value)
+        _SYSCTLS_SAVED.write_text(json.dumps(self._sysctls))
+        for key, value in _SYSCTLS.items():
+            (Path("/proc/sys") / key).write_text(value)
         p = self.plan
         _run("ip", "addr", "add", f"{p.node_ip}/32", "dev", "lo")
         # The bridge exists before the first pod, so the node's routes are there from the start;
@@ -163,6 +170,8 @@ class HostNetwork:
                 (Path("/proc/sys") / key).write_text(value)
             except OSError as exc:
                 problems.append(f"sysctl {key}: {exc}")
+        if self._sysctls and not problems:
+            _SYSCTLS_SAVED.unlink(missing_ok=True)
         self._sysctls.clear()
         self._release_lock()
         return problems
@@ -199,6 +208,10 @@ class HostNetwork:
         """A run that was killed outright left its bridge, address or guard rule: with the lock
         held, no live node owns them."""
         p = self.plan
+        if _SYSCTLS_SAVED.exists():
+            for key, value in json.loads(_SYSCTLS_SAVED.read_text()).items():
+                (Path("/proc/sys") / key).write_text(value)
+            _SYSCTLS_SAVED.unlink()
         if Path(f"/sys/class/net/{p.bridge}").exists():
             _run("ip", "link", "delete", p.bridge, check=False)
         if p.node_ip in _run("ip", "-o", "addr", "show", "dev", "lo").stdout:

@@ -66,7 +66,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/devloop/" in str(item.path):
             item.add_marker(pytest.mark.devloop)
-            item.add_marker(pytest.mark.node)
             item.add_marker(pytest.mark.slow)  # `make test-fast` builds no skaffold
             # Images, the node, two skaffold deployments and a rollout: bounded, but not short.
             item.add_marker(pytest.mark.timeout(1800))

@@ -99,6 +99,5 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items[:] = rest[:first] + ordered + rest[first:]
     for item in ordered:
         item.add_marker(pytest.mark.e2e)
-        item.add_marker(pytest.mark.node)
         # The first test also waits for the images, the node and the platform to come up.
         item.add_marker(pytest.mark.timeout(1500))
