@@ -6,18 +6,19 @@
 #   node           kube-scheduler, kubelet, kube-proxy, CoreDNS, metrics-server
 #   ingress        Traefik, the Ingress controller of the node's image (charts/ingress-traefik)
 #   helm, kind
-#   skaffold       the developer loop's skaffold (a large module: tens of minutes to build on two cores)
-#   registry       the CNCF registry (distribution), which the developer loop pushes to on loopback
+#   skaffold       the developer loop's skaffold (a large module: about 5 minutes to build on two cores)
+#   registry       the CNCF registry (distribution, local storage only), which the developer loop
+#                  pushes to on loopback
 #   promtool       Prometheus's rule checker and unit tester (not in the default set: only the
 #                  test suite needs it; built without service discovery: about 2½ minutes on two
 #                  cores with a cold Go build cache, cached afterwards)
 #   prometheus     the Prometheus server from the same module, without its web UI's assets (only
 #                  the test suite needs it: it scrapes the app, worker and operator and answers
-#                  the dashboards' queries; it shares promtool's module and Go build cache: 3
-#                  minutes once promtool is built)
+#                  the dashboards' queries; it shares promtool's module and Go build cache:
+#                  1½ minutes once promtool is built)
 #   jaeger         Jaeger's all-in-one (cmd/jaeger), the trace backend the test suite sends one
-#                  order's spans to over OTLP and queries back (only the test suite needs it; 520
-#                  CPU-seconds from a cold Go build cache, about 5 minutes on two idle cores)
+#                  order's spans to over OTLP and queries back (only the test suite needs it;
+#                  about 6 minutes on two idle cores from a cold Go build cache)
 #
 # Prints the cache's bin directory on the last line of stdout.
 set -euo pipefail

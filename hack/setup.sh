@@ -70,7 +70,7 @@ uv sync --frozen --quiet
 if [ ${#groups[@]} -gt 0 ]; then
   hack/install-go.sh
   hash -r
-  log "building (or reusing) the Kubernetes binaries: ${groups[*]} (a fresh machine: about 10 minutes for the control plane, 40 for all of them, on two idle cores; cached afterwards)"
+  log "building (or reusing) the Kubernetes binaries: ${groups[*]} (a fresh machine: about 13 minutes for the control plane and helm, 45 for all of them, on two idle cores; cached afterwards)"
   hack/build-tools.sh "${groups[@]}" >/dev/null
 fi
 log "ready"
