@@ -125,8 +125,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     def runs_pods(item: pytest.Item) -> bool:
         return item.get_closest_marker("node") is not None or item.nodeid.startswith(_NODE_SUITES)
 
-    node = [item for item in items if runs_pods(item)]
-    rest = [item for item in items if not runs_pods(item)]
+    node, rest = [], []
+    for item in items:
+        (node if runs_pods(item) else rest).append(item)
     for item in node:
         item.add_marker(pytest.mark.node)
         item.add_marker(pytest.mark.xdist_group("node"))
@@ -135,19 +136,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items[:] = node + rest
 
 
+def _proc_stat(pid: str | int) -> tuple[str, int] | None:
+    """A live process's state and parent pid from /proc, or None (gone or a zombie)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] == "Z" else (fields[0], int(fields[1]))
+
+
 def _xdist_workers() -> list[int]:
     """This process's worker processes when it is an xdist controller (its only children)."""
     if os.environ.get("PYTEST_XDIST_WORKER"):
         return []
-    workers = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == os.getpid() and fields[0] != "Z":
-            workers.append(int(stat.parent.name))
-    return workers
+    return [int(pid) for pid in os.listdir("/proc")
+            if pid.isdigit() and (stat := _proc_stat(pid)) is not None and stat[1] == os.getpid()]
 
 
 def _interrupt_on_sigterm(signum, frame):
@@ -163,17 +166,9 @@ def _interrupt_on_sigterm(signum, frame):
             pass
     deadline = time.monotonic() + 300
     while workers and time.monotonic() < deadline:
-        workers = [pid for pid in workers if _alive(pid)]
+        workers = [pid for pid in workers if _proc_stat(pid) is not None]
         time.sleep(0.5)
     raise KeyboardInterrupt(f"signal {signum}")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
 
 
 # A run stopped with SIGTERM (a CI time limit, `timeout`) tears its fixtures down like Ctrl-C
