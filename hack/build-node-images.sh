@@ -22,6 +22,8 @@
 #
 #   hack/build-node-images.sh                 # TAG=local
 #   TAG=dev hack/build-node-images.sh
+#   hack/build-node-images.sh base            # only the Debian base image every image starts
+#                                             # from (hack/setup.sh makes it beside the Go builds)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,6 +47,14 @@ cleanup() {
   if [ "$status" -eq 0 ]; then rm -rf "$WORK"; else log "logs kept in $WORK"; fi
 }
 trap cleanup EXIT
+
+if [ "${1:-}" = base ]; then
+  images_require_host_tools
+  images_lock
+  images_start_dockerd
+  images_ensure_base
+  exit 0
+fi
 
 e2e_names=()
 for dockerfile in tests/e2e/images/*/Dockerfile; do
