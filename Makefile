@@ -21,8 +21,10 @@ setup-all:
 
 # The suites also render /docs in a headless Chromium; promtool checks the alerts and dashboards;
 # a real Prometheus and Jaeger (make test only) check the dashboards' queries and one order's trace.
+# Those three are built beside the run when missing (BACKGROUND_TOOLS): only their tests need them.
+BACKGROUND_TOOLS ?= promtool prometheus jaeger
 setup-test:
-	@hack/setup.sh all browser promtool prometheus jaeger
+	@hack/setup.sh all browser
 
 setup-test-fast:
 	@hack/setup.sh control-plane helm kind browser promtool
@@ -42,7 +44,7 @@ devloop: setup-all
 
 ## The whole suite against real PostgreSQL, Redis and a Kubernetes control plane.
 test: setup-test
-	@$(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder) $(PYTEST_ARGS)
+	@STOREFRONT_BACKGROUND_TOOLS="$(BACKGROUND_TOOLS)" $(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder) $(PYTEST_ARGS)
 
 test-fast: setup-test-fast
 	@$(PY) -m pytest -m "not reliability and not slow" $(PYTEST_ARGS)

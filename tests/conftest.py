@@ -7,7 +7,9 @@ starts it), and is torn down at the end even when tests fail.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,6 +18,27 @@ from pathlib import Path
 import pytest
 
 from storefront_harness import ControlPlane, PostgresServer, PostgresStandby, RedisCluster, RedisServer
+from storefront_harness.tools import GROUP_TOOLS, BackgroundBuild
+
+# `make test` names the tool groups only some tests need (STOREFRONT_BACKGROUND_TOOLS): those not
+# built yet are built beside the run, and the tests that use them (marker ``tools``) go last.
+BACKGROUND_TOOLS_ENV = "STOREFRONT_BACKGROUND_TOOLS"
+_background_build: BackgroundBuild | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _background_build
+    if hasattr(config, "workerinput") or config.option.collectonly:
+        return  # the controller starts it, before its workers (they inherit where it reports)
+    missing = BackgroundBuild.missing(os.environ.get(BACKGROUND_TOOLS_ENV, "").split())
+    if missing:
+        _background_build = BackgroundBuild(missing, Path(tempfile.mkdtemp(prefix="sf-tools-"))).start()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _background_build is not None:
+        _background_build.stop()
+        shutil.rmtree(_background_build.state_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -125,15 +148,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     def runs_pods(item: pytest.Item) -> bool:
         return item.get_closest_marker("node") is not None or item.nodeid.startswith(_NODE_SUITES)
 
-    node, rest = [], []
+    node, rest, with_tools = [], [], []
     for item in items:
-        (node if runs_pods(item) else rest).append(item)
+        (node if runs_pods(item) else with_tools if item.get_closest_marker("tools") else rest).append(item)
     for item in node:
         item.add_marker(pytest.mark.node)
         item.add_marker(pytest.mark.xdist_group("node"))
-    for item in rest:
+    for item in rest + with_tools:
         item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0].removeprefix("tests/").removesuffix(".py")))
-    items[:] = node + rest
+    # Tests of tools that may still be building in the background run last, in build order.
+    order = [t for group in os.environ.get(BACKGROUND_TOOLS_ENV, "").split() for t in GROUP_TOOLS.get(group, ())]
+    with_tools.sort(key=lambda item: max(order.index(t) if t in order else -1
+                                         for t in item.get_closest_marker("tools").args))
+    items[:] = node + rest + with_tools
 
 
 def _proc_stat(pid: str | int) -> tuple[str, int] | None:

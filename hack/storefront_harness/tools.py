@@ -1,12 +1,27 @@
-"""Locates the Kubernetes binaries that ``hack/build-tools.sh`` builds into its cache."""
+"""Locates the Kubernetes binaries that ``hack/build-tools.sh`` builds into its cache, and builds
+some of them beside a test run (``BackgroundBuild``)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 from .errors import ComponentError
+
+REPO = Path(__file__).resolve().parents[2]
+BUILD_TOOLS = REPO / "hack" / "build-tools.sh"
+# Where a background build says what it builds and how each group ended (its state directory).
+BUILDING_ENV = "STOREFRONT_TOOLS_BUILDING"
+# The binaries each group of hack/build-tools.sh that may be built in the background makes.
+GROUP_TOOLS = {"promtool": ("promtool",), "prometheus": ("prometheus",), "jaeger": ("jaeger",)}
+# A wait for a background build is bounded: at the lowest priority beside a busy suite it takes
+# several times its idle time (minutes), but never this long.
+BUILD_WAIT_SECONDS = 45 * 60
 
 
 def cache_dir() -> Path:
@@ -22,11 +37,123 @@ def tools_dir() -> Path:
     return cache_dir() / "bin"
 
 
+def _usable(path: Path) -> bool:
+    return path.exists() and os.access(path, os.X_OK)
+
+
 def tool(name: str) -> str:
+    """The binary's path. One a background build is making is waited for (bounded); a build
+    that failed fails the caller with the build's log tail."""
     path = tools_dir() / name
-    if path.exists() and os.access(path, os.X_OK):
+    if _usable(path):
+        return str(path)
+    state = os.environ.get(BUILDING_ENV)
+    if state and (group := BackgroundBuild.group_of(Path(state), name)):
+        BackgroundBuild.wait_for_group(Path(state), group, name, path)
         return str(path)
     found = shutil.which(name)
     if found:
         return found
     raise ComponentError(name, name, None, None, f"{path} is missing: run hack/build-tools.sh")
+
+
+class BackgroundBuild:
+    """``hack/build-tools.sh`` for the given groups, one after another, started beside the
+    tests at the lowest CPU priority: it takes only the CPU the tests leave idle, and ``tool``
+    waits for what it has not built yet. Its state directory holds the groups (``groups.json``),
+    the build log (``build.log``) and each finished group's exit status (``<group>.rc``)."""
+
+    def __init__(self, groups: list[str], state_dir: Path, script: Path = BUILD_TOOLS):
+        unknown = [g for g in groups if g not in GROUP_TOOLS]
+        if unknown:
+            raise ValueError(f"not a group that can be built in the background: {', '.join(unknown)}")
+        self.groups = groups
+        self.state_dir = state_dir
+        self.script = script
+        self.proc: subprocess.Popen | None = None
+
+    @staticmethod
+    def missing(groups: list[str]) -> list[str]:
+        """The groups whose binaries are not all in the tools cache yet."""
+        return [g for g in groups if not all(_usable(tools_dir() / t) for t in GROUP_TOOLS[g])]
+
+    def start(self) -> BackgroundBuild:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        (self.state_dir / "groups.json").write_text(json.dumps({g: list(GROUP_TOOLS[g]) for g in self.groups}))
+        # Each group's status is written once its binaries are linked into the cache's bin/.
+        steps = "; ".join(
+            f'nice -n 19 "$0" {g} >/dev/null 2>>"$1/build.log"; echo $? >"$1/{g}.rc.tmp"; mv "$1/{g}.rc.tmp" "$1/{g}.rc"'
+            for g in self.groups)
+        self.proc = subprocess.Popen(["bash", "-c", steps, str(self.script), str(self.state_dir)],
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        os.environ[BUILDING_ENV] = str(self.state_dir)
+        return self
+
+    def stop(self, timeout: float = 30) -> None:
+        """Stops what is still building (the Go build cache keeps what it compiled)."""
+        # The whole process group: the compilers may outlive the script that started them (a
+        # stopped run's SIGTERM reaches that script first).
+        if self.proc is None:
+            return
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            if not self._signal_group(sig):
+                return
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                self.proc.poll()
+                if not _live_group_members(self.proc.pid):
+                    return
+                time.sleep(0.2)
+
+    def _signal_group(self, sig: int) -> bool:
+        """Signals the build's process group; False once no live process is left in it."""
+        assert self.proc is not None
+        self.proc.poll()  # reaps the script
+        if not _live_group_members(self.proc.pid):
+            return False
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            return False
+        return True
+
+    @staticmethod
+    def group_of(state_dir: Path, name: str) -> str | None:
+        try:
+            groups = json.loads((state_dir / "groups.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return next((g for g, tools in groups.items() if name in tools), None)
+
+    @staticmethod
+    def wait_for_group(state_dir: Path, group: str, name: str, path: Path,
+                       timeout: float = BUILD_WAIT_SECONDS) -> None:
+        log = state_dir / "build.log"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            rc_file = state_dir / f"{group}.rc"
+            if rc_file.exists():
+                rc = rc_file.read_text().strip()
+                if rc == "0" and _usable(path):
+                    return
+                raise ComponentError(name, str(BUILD_TOOLS), None, log,
+                                     f"building it in the background ended with status {rc}, and {path} is missing")
+            time.sleep(0.5)
+        raise ComponentError(name, str(BUILD_TOOLS), None, log,
+                             f"still building in the background after {timeout:.0f} s")
+
+
+def _live_group_members(pgid: int) -> list[int]:
+    """The processes of a process group that are not zombies (an exited compiler's parent may be
+    gone, leaving its zombie to whoever reaps orphans)."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(entry))
+    return members

@@ -24,7 +24,7 @@ from storefront_harness.polling import wait_for
 from storefront_harness.process import free_port, spawn, stop
 from storefront_harness.tools import tool
 
-pytestmark = [pytest.mark.kube, pytest.mark.slow]
+pytestmark = [pytest.mark.kube, pytest.mark.slow, pytest.mark.tools("prometheus")]
 
 DASHBOARDS = sorted([*PLATFORM_CHART.glob("files/dashboards/*.json"), *OPERATOR_CHART.glob("files/dashboards/*.json")])
 RULE_FILES = sorted([*PLATFORM_CHART.glob("files/alerts/*.rules.yaml"), *OPERATOR_CHART.glob("files/alerts/*.rules.yaml")])

@@ -16,6 +16,8 @@ from packaging_support import OPERATOR_CHART, PLATFORM_CHART, REPO, by_kind, one
 
 from storefront_harness.tools import tool
 
+pytestmark = pytest.mark.tools("promtool")
+
 ALERT_TESTS = REPO / "tests" / "packaging" / "alerts"
 RULE_FILES = sorted([*PLATFORM_CHART.glob("files/alerts/*.rules.yaml"), *OPERATOR_CHART.glob("files/alerts/*.rules.yaml")])
 DASHBOARDS = sorted([*PLATFORM_CHART.glob("files/dashboards/*.json"), *OPERATOR_CHART.glob("files/dashboards/*.json")])

@@ -16,7 +16,7 @@ from storefront_harness.polling import wait_for
 from storefront_harness.process import free_port, spawn, stop
 from storefront_harness.tools import tool
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.tools("jaeger")]
 
 
 class Jaeger:
