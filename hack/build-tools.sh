@@ -4,7 +4,8 @@
 # rebuilt. Arguments name the groups to build (default: all of them):
 #   control-plane  etcd, kube-apiserver, kube-controller-manager, kubectl
 #   node           kube-scheduler, kubelet, kube-proxy, CoreDNS, metrics-server
-#   ingress        Traefik, the Ingress controller of the node's image (charts/ingress-traefik)
+#   ingress        Traefik, the Ingress controller of the node's image (charts/ingress-traefik),
+#                  without ACME's DNS-01 providers
 #   helm, kind
 #   skaffold       the developer loop's skaffold (a large module: about 5 minutes to build on two cores)
 #   registry       the CNCF registry (distribution, local storage only), which the developer loop
@@ -16,9 +17,10 @@
 #                  the test suite needs it: it scrapes the app, worker and operator and answers
 #                  the dashboards' queries; it shares promtool's module and Go build cache:
 #                  1½ minutes once promtool is built)
-#   jaeger         Jaeger's all-in-one (cmd/jaeger), the trace backend the test suite sends one
-#                  order's spans to over OTLP and queries back (only the test suite needs it;
-#                  about 6 minutes on two idle cores from a cold Go build cache)
+#   jaeger         Jaeger's all-in-one (cmd/jaeger) with the collector components the test suite
+#                  uses, the trace backend it sends one order's spans to over OTLP and queries
+#                  back (only the test suite needs it; about 3 minutes on two idle cores from a
+#                  cold Go build cache)
 #
 # Prints the cache's bin directory on the last line of stdout.
 set -euo pipefail
@@ -33,6 +35,10 @@ cache_root=${STOREFRONT_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/storefront-
 mkdir -p "$cache_root"
 
 log() { printf '[build-tools] %s\n' "$*" >&2; }
+
+# Every build: paths trimmed, and no DWARF from the compiler either (the linker's -s -w drops
+# it from the binaries anyway): about a tenth less compile time on a cold Go build cache.
+GO_BUILD_FLAGS=(-trimpath "-gcflags=all=-dwarf=false")
 
 # A tool lives in $cache_root/<name>-<version>/<name>; bin/ holds symlinks to the current set.
 have() { [ -x "$cache_root/$1-$2/$1" ]; }
@@ -86,7 +92,7 @@ PY
       log "building $name ($module $version)"
       local started=$SECONDS
       mkdir -p "$outdir/$name-$version"
-      GOFLAGS=-mod=mod go build -trimpath ${BUILD_TAGS:+-tags "$BUILD_TAGS"} -ldflags "$ldflags" -o "$outdir/$name-$version/$name.tmp" "$pkg"
+      GOFLAGS=-mod=mod go build "${GO_BUILD_FLAGS[@]}" ${BUILD_TAGS:+-tags "$BUILD_TAGS"} -ldflags "$ldflags" -o "$outdir/$name-$version/$name.tmp" "$pkg"
       mv "$outdir/$name-$version/$name.tmp" "$outdir/$name-$version/$name"
       log "built $name in $((SECONDS - started))s"
     done
@@ -132,7 +138,7 @@ go_install() {  # name pkg version [ldflags] [tags]
   have "$name" "$version" && return 0
   log "installing $name $version"
   local started=$SECONDS
-  GOBIN="$cache_root/$name-$version" go install -trimpath ${tags:+-tags "$tags"} -ldflags "-s -w $ldflags" "$pkg@$version"
+  GOBIN="$cache_root/$name-$version" go install "${GO_BUILD_FLAGS[@]}" ${tags:+-tags "$tags"} -ldflags "-s -w $ldflags" "$pkg@$version"
   log "built $name in $((SECONDS - started))s"
 }
 # Like helm's own release build: stamp its version and the Kubernetes version it assumes when
@@ -225,31 +231,119 @@ if wants node; then
 fi
 
 # A module whose go.mod replaces modules with paths inside it is built in its own module
-# directory, with its own go.sum: nothing is resolved beyond what it pins.
-build_in_module() {  # name module version ldflags pkg
-  local name=$1 module=$2 version=$3 ldflags=$4 pkg=$5 started=$SECONDS dir
+# directory, with its own go.sum: nothing is resolved beyond what it pins. With a trim function,
+# in a writable copy of that directory which the function edits first (run inside it).
+build_in_module() {  # name module version ldflags pkg [trim-function]
+  local name=$1 module=$2 version=$3 ldflags=$4 pkg=$5 trim=${6:-} started=$SECONDS dir work
   dir=$(go mod download -json "$module@$version" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' RETURN
+  if [ -n "$trim" ]; then
+    cp -r "$dir" "$work/src" && chmod -R u+w "$work/src"
+    dir=$work/src
+    (cd "$dir" && "$trim")
+  fi
   mkdir -p "$cache_root/$name-$version"
-  (cd "$dir" && GOFLAGS=-mod=readonly go build -trimpath -ldflags "-s -w $ldflags" \
+  (cd "$dir" && GOFLAGS=-mod=readonly go build "${GO_BUILD_FLAGS[@]}" -ldflags "-s -w $ldflags" \
     -o "$cache_root/$name-$version/$name.tmp" "$pkg")
   mv "$cache_root/$name-$version/$name.tmp" "$cache_root/$name-$version/$name"
   log "built $name in $((SECONDS - started))s"
 }
 
-# Traefik's go.mod replaces a module with a ./pkg path. Its cloud SDKs make it the longest build
-# here (about 6 minutes on two idle cores with a cold Go build cache).
+# Traefik without lego's DNS-01 providers (about 150 of them, each with its DNS host's SDK: a
+# third of Traefik's packages): the node's Ingress controller serves plain HTTP and never asks
+# for a certificate. In the copy of Traefik's module, lego is replaced by a copy of itself whose
+# provider registry names none; a DNS challenge configured anyway fails with a clear error.
+LEGO_DNS_PROVIDERS_GO='// The DNS-01 provider registry, as built for this Traefik: without any provider.
+package dns
+
+import (
+	"fmt"
+
+	"github.com/go-acme/lego/v4/challenge"
+)
+
+// NewDNSChallengeProviderByName refuses every name: no DNS-01 provider is built in.
+func NewDNSChallengeProviderByName(name string) (challenge.Provider, error) {
+	return nil, fmt.Errorf("DNS-01 challenge provider %q is not built into this traefik", name)
+}'
+traefik_trim() {
+  local lego
+  lego=$(GOFLAGS=-mod=readonly go mod download -json github.com/go-acme/lego/v4 | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  mkdir -p .trim
+  cp -r "$lego" .trim/lego && chmod -R u+w .trim/lego
+  rm -f .trim/lego/providers/dns/*_test.go
+  printf '%s\n' "$LEGO_DNS_PROVIDERS_GO" > .trim/lego/providers/dns/zz_gen_dns_providers.go
+  go mod edit -replace github.com/go-acme/lego/v4=./.trim/lego
+}
+
+# Traefik's go.mod replaces a module with a ./pkg path. Even trimmed, the longest build here
+# (about 4 minutes on two idle cores with a cold Go build cache).
 if wants ingress && ! have traefik "$TRAEFIK_VERSION"; then
-  log "building traefik $TRAEFIK_VERSION (github.com/traefik/traefik/v3: the longest build here, about 6 minutes on two idle cores)"
+  log "building traefik $TRAEFIK_VERSION (github.com/traefik/traefik/v3, without ACME DNS-01 providers: the longest build here, about 4 minutes on two idle cores)"
   build_in_module traefik github.com/traefik/traefik/v3 "$TRAEFIK_VERSION" \
-    "-X github.com/traefik/traefik/v3/pkg/version.Version=$TRAEFIK_VERSION" ./cmd/traefik
+    "-X github.com/traefik/traefik/v3/pkg/version.Version=$TRAEFIK_VERSION" ./cmd/traefik traefik_trim
 fi
+
+# Jaeger's collector with the components the test suite's configuration names (OTLP receiver,
+# batch processor, jaeger_storage and its exporter, jaeger_query, health check) and a few of no
+# weight: without Kafka, Zipkin, tail sampling, span metrics and the other add-ons, whose
+# clients are a quarter of its build. Its cmd/jaeger/internal package is internal, so the copy's
+# components.go is replaced rather than imported from a main of our own.
+JAEGER_COMPONENTS_GO='// Jaeger'"'"'s collector components, as built for the test suite'"'"'s trace backend.
+package internal
+
+import (
+	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckv2extension"
+	"go.opentelemetry.io/collector/exporter/debugexporter"
+	"go.opentelemetry.io/collector/exporter/nopexporter"
+	"go.opentelemetry.io/collector/otelcol"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/collector/processor/batchprocessor"
+	"go.opentelemetry.io/collector/processor/memorylimiterprocessor"
+	"go.opentelemetry.io/collector/receiver/nopreceiver"
+	"go.opentelemetry.io/collector/receiver/otlpreceiver"
+	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
+
+	"github.com/jaegertracing/jaeger/cmd/jaeger/internal/exporters/storageexporter"
+	"github.com/jaegertracing/jaeger/cmd/jaeger/internal/extension/jaegerquery"
+	"github.com/jaegertracing/jaeger/cmd/jaeger/internal/extension/jaegerstorage"
+)
+
+func Components() (otelcol.Factories, error) {
+	var err error
+	factories := otelcol.Factories{Telemetry: otelconftelemetry.NewFactory()}
+	if factories.Extensions, err = otelcol.MakeFactoryMap(
+		healthcheckv2extension.NewFactory(), jaegerquery.NewFactory(), jaegerstorage.NewFactory(),
+	); err != nil {
+		return otelcol.Factories{}, err
+	}
+	if factories.Receivers, err = otelcol.MakeFactoryMap(otlpreceiver.NewFactory(), nopreceiver.NewFactory()); err != nil {
+		return otelcol.Factories{}, err
+	}
+	if factories.Exporters, err = otelcol.MakeFactoryMap(
+		storageexporter.NewFactory(), debugexporter.NewFactory(), nopexporter.NewFactory(),
+	); err != nil {
+		return otelcol.Factories{}, err
+	}
+	if factories.Processors, err = otelcol.MakeFactoryMap[processor.Factory](
+		batchprocessor.NewFactory(), memorylimiterprocessor.NewFactory(),
+	); err != nil {
+		return otelcol.Factories{}, err
+	}
+	return factories, nil
+}'
+jaeger_trim() {
+  printf '%s\n' "$JAEGER_COMPONENTS_GO" > cmd/jaeger/internal/components.go
+  rm -f cmd/jaeger/internal/components_test.go
+}
 
 # Jaeger's go.mod replaces a module too. Without the ui tag its query service serves a
 # placeholder page instead of the web UI; the HTTP query API the tests use is complete.
 if wants jaeger && ! have jaeger "$JAEGER_VERSION"; then
-  log "building jaeger $JAEGER_VERSION (github.com/jaegertracing/jaeger cmd/jaeger)"
+  log "building jaeger $JAEGER_VERSION (github.com/jaegertracing/jaeger cmd/jaeger, the components the tests use)"
   build_in_module jaeger github.com/jaegertracing/jaeger "$JAEGER_VERSION" \
-    "-X github.com/jaegertracing/jaeger/internal/version.latestVersion=$JAEGER_VERSION" ./cmd/jaeger
+    "-X github.com/jaegertracing/jaeger/internal/version.latestVersion=$JAEGER_VERSION" ./cmd/jaeger jaeger_trim
 fi
 
 for t in "${k8s_tools[@]}"; do link_bin "$t" "$K8S_VERSION"; done
