@@ -97,13 +97,14 @@ class BackgroundBuild:
             return
         for sig in (signal.SIGTERM, signal.SIGKILL):
             if not self._signal_group(sig):
-                return
+                break
             deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline and _live_group_members(self.proc.pid):
                 self.proc.poll()
-                if not _live_group_members(self.proc.pid):
-                    return
                 time.sleep(0.2)
+            if not _live_group_members(self.proc.pid):
+                break
+        self.proc.wait(timeout=timeout)  # the script's exit status, once it is gone
 
     def _signal_group(self, sig: int) -> bool:
         """Signals the build's process group; False once no live process is left in it."""
