@@ -52,7 +52,7 @@ trap stop_background EXIT
 if [ ${#groups[@]} -gt 0 ]; then
   hack/install-go.sh
   hash -r
-  log "building (or reusing) the Kubernetes binaries: ${groups[*]} (a fresh machine: about 13 minutes for the control plane and helm, 40 for all of them, on two idle cores; cached afterwards)"
+  log "building (or reusing) the Kubernetes binaries: ${groups[*]} (a fresh machine: about 9 minutes for the control plane and helm, 22 for all of them, on two idle cores; cached afterwards)"
   hack/build-tools.sh "${groups[@]}" >/dev/null &
   tools_pid=$!
 fi
