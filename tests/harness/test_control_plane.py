@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -62,26 +61,19 @@ def test_crd_custom_object_create_and_watch(api: client.ApiClient, namespace: st
     _wait(lambda: _established(ext, CRD["metadata"]["name"]))
     custom = client.CustomObjectsApi(api)
 
-    seen: list[tuple[str, str]] = []
-    started = threading.Event()
-
-    def watcher() -> None:
-        w = watch.Watch()
-        started.set()
-        for event in w.stream(custom.list_namespaced_custom_object, "smoke.storefront.dev", "v1", namespace,
-                              "widgets", timeout_seconds=20):
-            seen.append((event["type"], event["object"]["metadata"]["name"]))
-            if len(seen) >= 2:
-                w.stop()
-
-    thread = threading.Thread(target=watcher, daemon=True)
-    thread.start()
-    started.wait()
-    time.sleep(0.5)
+    # Watched from the resourceVersion of a list taken before the changes: the API server sends
+    # both events whenever the watch connects, so no timing decides what it sees.
+    listed = custom.list_namespaced_custom_object("smoke.storefront.dev", "v1", namespace, "widgets")
     body = {"apiVersion": "smoke.storefront.dev/v1", "kind": "Widget", "metadata": {"name": "w1"}, "spec": {"size": 3}}
     custom.create_namespaced_custom_object("smoke.storefront.dev", "v1", namespace, "widgets", body)
     custom.patch_namespaced_custom_object("smoke.storefront.dev", "v1", namespace, "widgets", "w1", {"spec": {"size": 4}})
-    thread.join(25)
+    seen: list[tuple[str, str]] = []
+    w = watch.Watch()
+    for event in w.stream(custom.list_namespaced_custom_object, "smoke.storefront.dev", "v1", namespace, "widgets",
+                          resource_version=listed["metadata"]["resourceVersion"], timeout_seconds=20):
+        seen.append((event["type"], event["object"]["metadata"]["name"]))
+        if len(seen) >= 2:
+            w.stop()
     assert seen[:2] == [("ADDED", "w1"), ("MODIFIED", "w1")]
 
     # The schema is enforced by the API server itself.
