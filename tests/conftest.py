@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from storefront_harness import ControlPlane, PostgresServer, PostgresStandby, RedisCluster, RedisServer
+from storefront_harness.process import live_process, live_processes
 from storefront_harness.tools import GROUP_TOOLS, BackgroundBuild
 
 # `make test` names the tool groups only some tests need (STOREFRONT_BACKGROUND_TOOLS): those not
@@ -163,21 +164,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items[:] = node + rest + with_tools
 
 
-def _proc_stat(pid: str | int) -> tuple[str, int] | None:
-    """A live process's state and parent pid from /proc, or None (gone or a zombie)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return None if fields[0] == "Z" else (fields[0], int(fields[1]))
-
-
 def _xdist_workers() -> list[int]:
-    """This process's worker processes when it is an xdist controller (its only children)."""
+    """This process's children when it is an xdist controller: its workers (and a tool build
+    started beside the run, which stops too)."""
     if os.environ.get("PYTEST_XDIST_WORKER"):
         return []
-    return [int(pid) for pid in os.listdir("/proc")
-            if pid.isdigit() and (stat := _proc_stat(pid)) is not None and stat[1] == os.getpid()]
+    return [pid for pid, stat in live_processes().items() if stat.ppid == os.getpid()]
 
 
 def _interrupt_on_sigterm(signum, frame):
@@ -193,7 +185,7 @@ def _interrupt_on_sigterm(signum, frame):
             pass
     deadline = time.monotonic() + 300
     while workers and time.monotonic() < deadline:
-        workers = [pid for pid in workers if _proc_stat(pid) is not None]
+        workers = [pid for pid in workers if live_process(pid) is not None]
         time.sleep(0.5)
     raise KeyboardInterrupt(f"signal {signum}")
 

@@ -11,6 +11,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 _live: set[subprocess.Popen] = set()
 # Ports free_port has returned: a port chosen but not yet bound (a Redis node's data port while
@@ -111,3 +112,23 @@ def wait_until(check: Callable[[], bool], proc: subprocess.Popen, timeout: float
 def _reap() -> None:
     for proc in list(_live):
         stop(proc, timeout=5)
+
+
+class ProcessStat(NamedTuple):
+    ppid: int
+    pgrp: int
+
+
+def live_process(pid: str | int) -> ProcessStat | None:
+    """A live process's parent and process group from /proc, or None when it is gone or a zombie
+    (an exited child whose parent has not reaped it yet, or whose parent is gone too)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] == "Z" else ProcessStat(int(fields[1]), int(fields[2]))
+
+
+def live_processes() -> dict[int, ProcessStat]:
+    """Every live process on the machine."""
+    return {int(pid): stat for pid in os.listdir("/proc") if pid.isdigit() and (stat := live_process(pid))}

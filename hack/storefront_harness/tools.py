@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from .errors import ComponentError
+from .process import live_processes
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_TOOLS = REPO / "hack" / "build-tools.sh"
@@ -95,28 +96,22 @@ class BackgroundBuild:
         # stopped run's SIGTERM reaches that script first).
         if self.proc is None:
             return
+        pgid = self.proc.pid
         for sig in (signal.SIGTERM, signal.SIGKILL):
-            if not self._signal_group(sig):
+            if not self._group_alive():
+                break
+            try:
+                os.killpg(pgid, sig)
+            except ProcessLookupError:
                 break
             deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and _live_group_members(self.proc.pid):
-                self.proc.poll()
+            while time.monotonic() < deadline and self._group_alive():
                 time.sleep(0.2)
-            if not _live_group_members(self.proc.pid):
-                break
         self.proc.wait(timeout=timeout)  # the script's exit status, once it is gone
 
-    def _signal_group(self, sig: int) -> bool:
-        """Signals the build's process group; False once no live process is left in it."""
+    def _group_alive(self) -> bool:
         assert self.proc is not None
-        self.proc.poll()  # reaps the script
-        if not _live_group_members(self.proc.pid):
-            return False
-        try:
-            os.killpg(self.proc.pid, sig)
-        except ProcessLookupError:
-            return False
-        return True
+        return any(stat.pgrp == self.proc.pid for stat in live_processes().values())
 
     @staticmethod
     def group_of(state_dir: Path, name: str) -> str | None:
@@ -143,18 +138,3 @@ class BackgroundBuild:
         raise ComponentError(name, str(BUILD_TOOLS), None, log,
                              f"still building in the background after {timeout:.0f} s")
 
-
-def _live_group_members(pgid: int) -> list[int]:
-    """The processes of a process group that are not zombies (an exited compiler's parent may be
-    gone, leaving its zombie to whoever reaps orphans)."""
-    members = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            members.append(int(entry))
-    return members
